@@ -1,0 +1,32 @@
+import { need, parseArgs } from '../args.js'
+import { callMount } from '../daemon-client.js'
+
+export const usage = 'tierfs status MOUNTPOINT [--json]'
+
+const MIB = 1024 * 1024
+
+/** Prints the running store's figures (keys documented in the README). */
+export async function run(argv: string[], out: (s: string) => void): Promise<number> {
+  const args = parseArgs(argv, { bool: ['--json'] })
+  const [mountpoint] = need(args, 1, usage) as [string]
+  const s = await callMount<Record<string, unknown>>(mountpoint, 'status')
+  if (args.flags.has('--json')) {
+    out(JSON.stringify(s, null, 2) + '\n')
+    return 0
+  }
+  const n = (k: string): number => Number(s[k] ?? 0)
+  const lines = [
+    `mountpoint     ${String(s.mountpoint)}`,
+    `store          ${String(s.store)}`,
+    `files          ${n('files')} (${n('dirs')} directories, ${n('symlinks')} symlinks)`,
+    `logical        ${(n('logicalBytes') / MIB).toFixed(1)} MiB`,
+    `stored         ${(n('storedBytes') / MIB).toFixed(1)} MiB in ${n('packs')} packs, ${n('chunks')} chunks`,
+    `dedup ratio    ${n('dedupRatio')}`,
+    `staging        ${(n('stagingBytes') / MIB).toFixed(1)} MiB in ${n('stagingFiles')} files`,
+  ]
+  for (const [tier, t] of Object.entries((s.tiers ?? {}) as Record<string, { bytes: number; objects: number }>)) {
+    lines.push(`tier ${tier.padEnd(9)} ${(t.bytes / MIB).toFixed(1)} MiB in ${t.objects} objects`)
+  }
+  out(lines.join('\n') + '\n')
+  return 0
+}

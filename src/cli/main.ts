@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+import { TierfsError } from '../errors.js'
+
+/** Each command: usage line and runner. Loaded lazily so `tierfs status` does not load LevelDB. */
+const COMMANDS: Record<string, () => Promise<{ usage: string; run: (argv: string[], out: (s: string) => void) => Promise<number> }>> = {
+  init: () => import('./commands/init.js'),
+  mount: () => import('./commands/mount.js'),
+  umount: () => import('./commands/umount.js'),
+  status: () => import('./commands/status.js'),
+  fsck: () => import('./commands/fsck.js'),
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv
+  if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    const usages = await Promise.all(Object.values(COMMANDS).map(async (load) => (await load()).usage))
+    process.stdout.write(`usage:\n${usages.map((u) => `  ${u}`).join('\n')}\n`)
+    return cmd === undefined ? 2 : 0
+  }
+  const load = COMMANDS[cmd]
+  if (load === undefined) throw new TierfsError('CONFIG', `unknown command ${JSON.stringify(cmd)} (try: tierfs help)`)
+  return (await load()).run(rest, (s) => process.stdout.write(s))
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code },
+  (err: unknown) => {
+    const code = err instanceof TierfsError ? err.code : 'INTERNAL'
+    process.stderr.write(`tierfs: ${err instanceof Error ? err.message : String(err)} [${code}]\n`)
+    process.exitCode = code === 'CONFIG' ? 2 : 1
+  },
+)

@@ -1,0 +1,5 @@
+export type { AsOf, CollectResult, Meta, MetaReader, Txn } from './meta.js'
+export type { ChunkRecord, DirEntry, Extent, FileMap, InodeAttrs, NodeType, PackRecord, PackState, Pin } from './types.js'
+export { HybridClock, versionAt, versionMs } from './clock.js'
+export { FORMAT_VERSION, LevelMeta, type LevelMetaOptions } from './level-meta.js'
+export { neededVersions, type VersionRow } from './collect-rule.js'

@@ -1,0 +1,538 @@
+import { Level } from 'level'
+import { TierfsError } from '../errors.js'
+import { asIno, asTierId, asVersion, ROOT_INO, type ChunkId, type Ino, type PackId, type Version } from '../ids.js'
+import { HybridClock } from './clock.js'
+import { collectPass } from './collect-pass.js'
+import {
+  chunkIdOf, chunkKey, dentryKey, dentryName, dentryRange, filemapKey, inodeKey, inoOfKey, MAX_INO, packIdOf,
+  packKey, parsePinKey, pinRange, prefixEnd, SPACE, SYS_FORMAT, SYS_INO, SYS_VERSION, sysKey, withVersion, xattrKey,
+  xattrName, xattrRange,
+} from './keys.js'
+import { dentryCacheKey, LevelTxn, type CacheKey, type CacheValue, type TxnOp } from './level-txn.js'
+import { LruCache } from './lru-cache.js'
+import type { AsOf, CollectResult, Meta, Txn } from './meta.js'
+import {
+  decodeChunk, decodeDentry, decodeFileMap, decodeInode, decodePack, decodePin, decodeXattr, encodeChunk,
+  encodeInode, encodePack, TOMBSTONE,
+} from './record-codec.js'
+import type { RootDb, Space, SpaceOp } from './space.js'
+import type { ChunkRecord, DirEntry, FileMap, InodeAttrs, PackRecord, Pin } from './types.js'
+import { readVersion, scanVisible } from './version-scan.js'
+
+/** On-disk format of the key schema and records; bumped on incompatible change. */
+export const FORMAT_VERSION = 1
+
+export interface LevelMetaOptions {
+  /** Directory of the LevelDB database (created when missing). */
+  path: string
+  /** Entries of the hot cache of current inodes and dentries (default 200,000). */
+  cacheEntries?: number
+  /** Wall clock in ms (default Date.now); versions follow it. */
+  now?: () => number
+}
+
+type SpaceName = keyof typeof SPACE
+type State = 'new' | 'opening' | 'open' | 'closing' | 'closed'
+
+function mapOpenError(err: unknown, path: string): TierfsError {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined; e !== undefined && e !== null; e = e.cause as typeof e) {
+    if (e.code === 'LEVEL_LOCKED') {
+      return new TierfsError('LOCKED', `metadata store ${path} is in use by another process`, { cause: err, detail: { path } })
+    }
+  }
+  return new TierfsError('STORE', `cannot open metadata store ${path}: ${(err as Error)?.message ?? String(err)}`, {
+    cause: err, detail: { path },
+  })
+}
+
+/**
+ * The metadata store on one LevelDB (`level`): versioned namespace spaces, plain chunk, pack, pin
+ * and sys spaces (layout in keys.ts), a hot LRU cache of current inodes and dentries, and one
+ * commit lock that orders versions and serializes read-modify-write updates.
+ */
+export class LevelMeta implements Meta {
+  private readonly path: string
+  private readonly now: () => number
+  private readonly cache: LruCache<CacheKey, CacheValue>
+  /** Reads in flight per cache key; a commit marks them stale so they do not fill the cache. */
+  private readonly inflight = new Map<CacheKey, { readers: number; stale: boolean }>()
+  private db: RootDb | undefined
+  private sp!: Record<SpaceName, Space>
+  private clock: HybridClock
+  private headVersion = 0n
+  private nextIno = 2
+  private persistedIno = 1
+  private lock: Promise<unknown> = Promise.resolve()
+  private collecting: Promise<unknown> = Promise.resolve()
+  private state: State = 'new'
+  private opening: Promise<void> | undefined
+  private closing: Promise<void> | undefined
+
+  constructor(opts: LevelMetaOptions) {
+    this.path = opts.path
+    this.now = opts.now ?? Date.now
+    this.cache = new LruCache(opts.cacheEntries ?? 200_000)
+    this.clock = new HybridClock({ now: this.now })
+  }
+
+  get head(): Version {
+    return asVersion(this.headVersion)
+  }
+
+  ready(): Promise<void> {
+    if (this.state === 'closing' || this.state === 'closed') return Promise.reject(this.closedError())
+    this.opening ??= this.open().catch((err: unknown) => {
+      this.opening = undefined
+      if (this.state === 'opening') this.state = 'new'
+      throw err
+    })
+    return this.opening
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const opening = this.opening
+      this.state = 'closing'
+      if (opening !== undefined) await opening.catch(() => undefined)
+      await this.collecting.catch(() => undefined)
+      await this.lock.catch(() => undefined)
+      await this.db?.close()
+      this.cache.clear()
+      this.state = 'closed'
+    })()
+    return this.closing
+  }
+
+  private async open(): Promise<void> {
+    this.state = 'opening'
+    const db: RootDb = new Level<Buffer, Buffer>(this.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+    try {
+      await db.open()
+    } catch (err) {
+      throw mapOpenError(err, this.path)
+    }
+    this.db = db
+    const sp = {} as Record<SpaceName, Space>
+    for (const name of Object.keys(SPACE) as SpaceName[]) {
+      sp[name] = db.sublevel<Buffer, Buffer>(SPACE[name], { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+    }
+    this.sp = sp
+    try {
+      const format = await sp.sys.get(sysKey(SYS_FORMAT))
+      let fresh = false
+      if (format === undefined) {
+        const any = await db.keys({ limit: 1 }).all()
+        if (any.length > 0) throw new TierfsError('STORE', `${this.path} is not a tierfs metadata store (no format record)`)
+        fresh = true
+      } else if (format.length !== 1 || format[0] !== FORMAT_VERSION) {
+        throw new TierfsError('STORE', `metadata store ${this.path} has unknown format version ${format.toString('hex')}`, {
+          detail: { path: this.path, format: format.toString('hex') },
+        })
+      }
+      const last = await sp.sys.get(sysKey(SYS_VERSION))
+      const ino = await sp.sys.get(sysKey(SYS_INO))
+      const lastVersion = last === undefined ? 0n : last.readBigUInt64BE(0)
+      this.clock = new HybridClock({ now: this.now, last: lastVersion })
+      this.headVersion = lastVersion
+      this.persistedIno = ino === undefined ? 1 : ino.readUInt32BE(0)
+      this.nextIno = Math.max(this.persistedIno, 1) + 1
+      if (fresh) await this.locked(() => this.apply(this.rootOps(), true))
+      if (this.state !== 'opening') throw this.closedError()
+      this.state = 'open'
+    } catch (err) {
+      this.db = undefined
+      await db.close()
+      throw err instanceof TierfsError ? err : TierfsError.from(err, `open metadata store ${this.path}`)
+    }
+  }
+
+  private rootOps(): TxnOp[] {
+    const ns = BigInt(Math.floor(this.now())) * 1_000_000n
+    const root: InodeAttrs = {
+      ino: ROOT_INO, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, blocks: 0, nlink: 2, rdev: 0,
+      atimeNs: ns, mtimeNs: ns, ctimeNs: ns, btimeNs: ns, tier: asTierId('block'),
+    }
+    return [
+      { t: 'version', space: 'inode', key: inodeKey(ROOT_INO), value: encodeInode(root), cacheKey: ROOT_INO, cacheValue: root },
+      { t: 'plain', space: 'sys', key: sysKey(SYS_FORMAT), value: Buffer.from([FORMAT_VERSION]) },
+    ]
+  }
+
+  private closedError(): TierfsError {
+    return new TierfsError('CLOSED', `metadata store ${this.path} is not open`)
+  }
+
+  private assertOpen(): void {
+    if (this.state !== 'open') throw this.closedError()
+  }
+
+  /** Any failure of the store below becomes a TierfsError (CLOSED once closing). */
+  private fail(err: unknown, what: string): TierfsError {
+    if (err instanceof TierfsError) return err
+    if (this.state === 'closing' || this.state === 'closed') return new TierfsError('CLOSED', `${what}: store closed`, { cause: err })
+    return TierfsError.io(`${what}: ${(err as Error)?.message ?? String(err)}`, err)
+  }
+
+  // Reads
+
+  async getInode(ino: Ino, asOf?: AsOf): Promise<InodeAttrs | undefined> {
+    this.assertOpen()
+    if (asOf === undefined) {
+      const hit = this.cache.get(ino)
+      if (hit !== undefined) return hit === null ? undefined : { ...(hit as InodeAttrs) }
+    }
+    const key = inodeKey(ino)
+    const read = async (): Promise<InodeAttrs | null> => {
+      const value = await readVersion(this.sp.inode, key, asOf)
+      return value === undefined ? null : decodeInode(ino, value)
+    }
+    try {
+      const attrs = asOf === undefined ? await this.readThrough(ino, read) : await read()
+      return attrs === null ? undefined : { ...attrs }
+    } catch (err) {
+      throw this.fail(err, `read inode ${ino}`)
+    }
+  }
+
+  async lookup(parent: Ino, name: string, asOf?: AsOf): Promise<Ino | undefined> {
+    this.assertOpen()
+    const ck = dentryCacheKey(parent, name)
+    if (asOf === undefined) {
+      const hit = this.cache.get(ck)
+      if (hit !== undefined) return hit === null ? undefined : (hit as Ino)
+    }
+    const key = dentryKey(parent, name)
+    const read = async (): Promise<Ino | null> => {
+      const value = await readVersion(this.sp.dentry, key, asOf)
+      return value === undefined ? null : decodeDentry(value)
+    }
+    try {
+      const ino = asOf === undefined ? await this.readThrough(ck, read) : await read()
+      return ino ?? undefined
+    } catch (err) {
+      throw this.fail(err, `lookup ${parent}/${name}`)
+    }
+  }
+
+  /** Reads a current record and fills the cache, unless a commit touched the key meanwhile. */
+  private async readThrough<T extends CacheValue>(ck: CacheKey, read: () => Promise<T>): Promise<T> {
+    let flight = this.inflight.get(ck)
+    if (flight === undefined) {
+      flight = { readers: 0, stale: false }
+      this.inflight.set(ck, flight)
+    }
+    flight.readers++
+    try {
+      const value = await read()
+      if (!flight.stale && this.state === 'open') this.cache.set(ck, value)
+      return value
+    } finally {
+      if (--flight.readers === 0 && this.inflight.get(ck) === flight) this.inflight.delete(ck)
+    }
+  }
+
+  async *readdir(parent: Ino, asOf?: AsOf, after?: string): AsyncIterable<DirEntry> {
+    this.assertOpen()
+    const range = dentryRange(parent, after)
+    try {
+      for await (const [logical, value] of scanVisible(this.sp.dentry, range, asOf)) {
+        yield { name: dentryName(logical), ino: decodeDentry(value) }
+      }
+    } catch (err) {
+      throw this.fail(err, `readdir ${parent}`)
+    }
+  }
+
+  async hasChildren(parent: Ino, asOf?: AsOf): Promise<boolean> {
+    for await (const _ of this.readdir(parent, asOf)) return true
+    return false
+  }
+
+  async getFileMap(ino: Ino, asOf?: AsOf): Promise<FileMap | undefined> {
+    this.assertOpen()
+    try {
+      const value = await readVersion(this.sp.filemap, filemapKey(ino), asOf)
+      return value === undefined ? undefined : decodeFileMap(value)
+    } catch (err) {
+      throw this.fail(err, `read file map ${ino}`)
+    }
+  }
+
+  async getXattr(ino: Ino, name: string, asOf?: AsOf): Promise<Buffer | undefined> {
+    this.assertOpen()
+    try {
+      const value = await readVersion(this.sp.xattr, xattrKey(ino, name), asOf)
+      return value === undefined ? undefined : decodeXattr(value)
+    } catch (err) {
+      throw this.fail(err, `read xattr ${ino} ${name}`)
+    }
+  }
+
+  async listXattrs(ino: Ino, asOf?: AsOf): Promise<string[]> {
+    this.assertOpen()
+    const names: string[] = []
+    try {
+      for await (const [logical] of scanVisible(this.sp.xattr, xattrRange(ino), asOf)) names.push(xattrName(logical))
+    } catch (err) {
+      throw this.fail(err, `list xattrs ${ino}`)
+    }
+    return names
+  }
+
+  async getChunk(id: ChunkId): Promise<ChunkRecord | undefined> {
+    this.assertOpen()
+    const key = chunkKey(id)
+    try {
+      const value = await this.sp.chunk.get(key)
+      return value === undefined ? undefined : decodeChunk(id, value)
+    } catch (err) {
+      throw this.fail(err, `read chunk ${id}`)
+    }
+  }
+
+  async getPack(id: PackId): Promise<PackRecord | undefined> {
+    this.assertOpen()
+    const key = packKey(id)
+    try {
+      const value = await this.sp.pack.get(key)
+      return value === undefined ? undefined : decodePack(id, value)
+    } catch (err) {
+      throw this.fail(err, `read pack ${id}`)
+    }
+  }
+
+  async *chunks(): AsyncIterable<ChunkRecord> {
+    this.assertOpen()
+    try {
+      for await (const [key, value] of this.sp.chunk.iterator()) yield decodeChunk(chunkIdOf(key), value)
+    } catch (err) {
+      throw this.fail(err, 'list chunks')
+    }
+  }
+
+  async *packs(): AsyncIterable<PackRecord> {
+    this.assertOpen()
+    try {
+      for await (const [key, value] of this.sp.pack.iterator()) yield decodePack(packIdOf(key), value)
+    } catch (err) {
+      throw this.fail(err, 'list packs')
+    }
+  }
+
+  async *inodes(asOf?: AsOf): AsyncIterable<InodeAttrs> {
+    this.assertOpen()
+    try {
+      for await (const [logical, value] of scanVisible(this.sp.inode, {}, asOf)) yield decodeInode(inoOfKey(logical), value)
+    } catch (err) {
+      throw this.fail(err, 'list inodes')
+    }
+  }
+
+  async *pins(workflow?: string): AsyncIterable<Pin> {
+    this.assertOpen()
+    try {
+      for await (const [key, value] of this.sp.pin.iterator(pinRange(workflow))) {
+        const { workflow: wf, timeMs } = parsePinKey(key)
+        yield decodePin(wf, timeMs, value)
+      }
+    } catch (err) {
+      throw this.fail(err, 'list pins')
+    }
+  }
+
+  async getSys(name: string): Promise<Buffer | undefined> {
+    this.assertOpen()
+    try {
+      return await this.sp.sys.get(sysKey(name))
+    } catch (err) {
+      throw this.fail(err, `read sys ${name}`)
+    }
+  }
+
+  async sysNames(prefix: string): Promise<string[]> {
+    this.assertOpen()
+    const gte = sysKey(prefix)
+    const lt = prefixEnd(gte)
+    const names: string[] = []
+    try {
+      for await (const key of this.sp.sys.keys(lt === undefined ? { gte } : { gte, lt })) names.push(key.toString('utf8'))
+    } catch (err) {
+      throw this.fail(err, `list sys ${prefix}`)
+    }
+    return names
+  }
+
+  // Writes
+
+  begin(): Txn {
+    this.assertOpen()
+    return new LevelTxn((ops, sync) => {
+      if (this.state !== 'open') return Promise.reject(this.closedError())
+      return this.locked(() => this.apply(ops, sync))
+    })
+  }
+
+  allocIno(): Ino {
+    this.assertOpen()
+    if (this.nextIno > MAX_INO) throw new TierfsError('NO_SPACE', 'inode numbers exhausted')
+    return asIno(this.nextIno++)
+  }
+
+  versionAt(ms: number): Version {
+    return this.clock.versionAt(ms)
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn)
+    this.lock = run.catch(() => undefined)
+    return run
+  }
+
+  /** Turns a transaction into one batch under a new version. Runs under the commit lock. */
+  private async apply(ops: readonly TxnOp[], sync: boolean): Promise<Version> {
+    const db = this.db!
+    const sp = this.sp
+    const version = this.clock.next()
+    const batch: SpaceOp[] = []
+    const cacheSets: Array<[CacheKey, CacheValue]> = []
+    const chunks = new Map<ChunkId, ChunkRecord | null>()
+    const packs = new Map<PackId, PackRecord | null>()
+    try {
+      for (const op of ops) {
+        switch (op.t) {
+          case 'version':
+            batch.push({ type: 'put', sublevel: sp[op.space], key: withVersion(op.key, version), value: op.value })
+            if (op.cacheKey !== undefined) cacheSets.push([op.cacheKey, op.cacheValue ?? null])
+            break
+          case 'dropXattrs':
+            await this.dropXattrs(op.ino, version, batch)
+            break
+          case 'chunkPut':
+            chunks.set(op.rec.id, { ...op.rec })
+            break
+          case 'chunkDel':
+            chunks.set(op.id, null)
+            break
+          case 'chunkAdd': {
+            const rec = await this.working(chunks, op.id, (id) => this.getChunkRaw(id))
+            if (rec === null) throw new TierfsError('NOT_FOUND', `addRefs: chunk ${op.id} does not exist`, { detail: { chunk: op.id } })
+            rec.refs += op.delta
+            if (rec.refs < 0) throw TierfsError.internal(`chunk ${op.id}: refs would become ${rec.refs}`)
+            break
+          }
+          case 'packPut': {
+            // liveBytes moves only through addPackLive (and collect): a put keeps the known value.
+            const known = packs.has(op.rec.id) ? packs.get(op.rec.id) : await this.getPackRaw(op.rec.id)
+            packs.set(op.rec.id, known ? { ...op.rec, liveBytes: known.liveBytes } : { ...op.rec })
+            break
+          }
+          case 'packDel':
+            packs.set(op.id, null)
+            break
+          case 'packAdd': {
+            const rec = await this.working(packs, op.id, (id) => this.getPackRaw(id))
+            if (rec === null) throw new TierfsError('NOT_FOUND', `addPackLive: pack ${op.id} does not exist`, { detail: { pack: op.id } })
+            rec.liveBytes += op.delta
+            if (rec.liveBytes < 0) throw TierfsError.internal(`pack ${op.id}: liveBytes would become ${rec.liveBytes}`)
+            break
+          }
+          case 'plain':
+            batch.push(op.value === undefined
+              ? { type: 'del', sublevel: sp[op.space], key: op.key }
+              : { type: 'put', sublevel: sp[op.space], key: op.key, value: op.value })
+            break
+        }
+      }
+      for (const [id, rec] of chunks) {
+        const key = chunkKey(id)
+        batch.push(rec === null ? { type: 'del', sublevel: sp.chunk, key } : { type: 'put', sublevel: sp.chunk, key, value: encodeChunk(rec) })
+      }
+      for (const [id, rec] of packs) {
+        const key = packKey(id)
+        batch.push(rec === null ? { type: 'del', sublevel: sp.pack, key } : { type: 'put', sublevel: sp.pack, key, value: encodePack(rec) })
+      }
+      const allocated = this.nextIno - 1
+      if (allocated > this.persistedIno) {
+        const b = Buffer.allocUnsafe(4)
+        b.writeUInt32BE(allocated)
+        batch.push({ type: 'put', sublevel: sp.sys, key: sysKey(SYS_INO), value: b })
+      }
+      const vb = Buffer.allocUnsafe(8)
+      vb.writeBigUInt64BE(version)
+      batch.push({ type: 'put', sublevel: sp.sys, key: sysKey(SYS_VERSION), value: vb })
+      await db.batch(batch, { sync })
+      if (allocated > this.persistedIno) this.persistedIno = allocated
+    } catch (err) {
+      throw this.fail(err, 'commit')
+    }
+    this.headVersion = version
+    for (const [ck, value] of cacheSets) {
+      this.cache.set(ck, value)
+      const flight = this.inflight.get(ck)
+      if (flight !== undefined) flight.stale = true
+    }
+    return version
+  }
+
+  /** Tombstones every xattr of `ino`: those committed and those queued earlier in this batch. */
+  private async dropXattrs(ino: Ino, version: bigint, batch: SpaceOp[]): Promise<void> {
+    const keys = new Map<string, Buffer>()
+    for await (const [logical] of scanVisible(this.sp.xattr, xattrRange(ino), undefined)) {
+      const key = withVersion(logical, version)
+      keys.set(key.toString('hex'), key)
+    }
+    for (const op of batch) {
+      if (op.sublevel === this.sp.xattr && op.key.readUInt32BE(0) === ino) keys.set(op.key.toString('hex'), op.key)
+    }
+    for (const key of keys.values()) batch.push({ type: 'put', sublevel: this.sp.xattr, key, value: TOMBSTONE })
+  }
+
+  private async working<K, R>(map: Map<K, R | null>, id: K, load: (id: K) => Promise<R | undefined>): Promise<R | null> {
+    let rec = map.get(id)
+    if (rec === undefined) {
+      rec = (await load(id)) ?? null
+      map.set(id, rec)
+    }
+    return rec
+  }
+
+  private async getChunkRaw(id: ChunkId): Promise<ChunkRecord | undefined> {
+    const value = await this.sp.chunk.get(chunkKey(id))
+    return value === undefined ? undefined : decodeChunk(id, value)
+  }
+
+  private async getPackRaw(id: PackId): Promise<PackRecord | undefined> {
+    const value = await this.sp.pack.get(packKey(id))
+    return value === undefined ? undefined : decodePack(id, value)
+  }
+
+  // Garbage collection
+
+  /**
+   * See Meta.collect. `horizon` above the head counts as the head (a pin made during the pass
+   * sees the versions current then). Pins are read when the pass starts: a pin made during the
+   * pass for a version older than `horizon` is not protected.
+   */
+  collect(horizon: Version): Promise<CollectResult> {
+    this.assertOpen()
+    const run = this.collecting.then(async () => {
+      this.assertOpen()
+      const pins = new Set<bigint>()
+      for await (const pin of this.pins()) pins.add(pin.version)
+      try {
+        return await collectPass({
+          spaces: this.sp,
+          head: this.headVersion,
+          pins: [...pins].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+          locked: (fn) => this.locked(fn),
+          write: (ops) => this.db!.batch(ops),
+          aborted: () => this.state !== 'open',
+        }, horizon)
+      } catch (err) {
+        throw this.fail(err, 'collect')
+      }
+    })
+    this.collecting = run.catch(() => undefined)
+    return run
+  }
+}

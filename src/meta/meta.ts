@@ -1,0 +1,124 @@
+import type { ChunkId, Ino, PackId, Version } from '../ids.js'
+import type { ChunkRecord, DirEntry, FileMap, InodeAttrs, PackRecord, Pin } from './types.js'
+
+/**
+ * A point of view for reads: `undefined` means "now" (the newest committed version, served
+ * from the hot cache); a Version means "as of that version" (snapshots, history).
+ */
+export type AsOf = Version | undefined
+
+/**
+ * Read side of the versioned metadata. All namespace reads take an optional `asOf`; a read as of
+ * version V sees exactly the records committed at versions <= V (a tombstone hides the key).
+ * Reads never block on writers and never see a partially committed transaction.
+ */
+export interface MetaReader {
+  /** The newest committed version. */
+  readonly head: Version
+  getInode(ino: Ino, asOf?: AsOf): Promise<InodeAttrs | undefined>
+  lookup(parent: Ino, name: string, asOf?: AsOf): Promise<Ino | undefined>
+  /**
+   * Lists a directory in name order (byte order of the UTF-8 name), starting strictly after
+   * `after` when given. Streams: memory does not grow with directory size.
+   */
+  readdir(parent: Ino, asOf?: AsOf, after?: string): AsyncIterable<DirEntry>
+  /** True when the directory has at least one entry (cheaper than readdir). */
+  hasChildren(parent: Ino, asOf?: AsOf): Promise<boolean>
+  getFileMap(ino: Ino, asOf?: AsOf): Promise<FileMap | undefined>
+  getXattr(ino: Ino, name: string, asOf?: AsOf): Promise<Buffer | undefined>
+  listXattrs(ino: Ino, asOf?: AsOf): Promise<string[]>
+  getChunk(id: ChunkId): Promise<ChunkRecord | undefined>
+  getPack(id: PackId): Promise<PackRecord | undefined>
+  /** All chunk records, in id order. Streams. */
+  chunks(): AsyncIterable<ChunkRecord>
+  /** All pack records. Streams. */
+  packs(): AsyncIterable<PackRecord>
+  /**
+   * Every stored filemap version (not tombstones), in key order: what holds chunk references.
+   * Streams. Used by fsck to recount references.
+   */
+  fileMapVersions(): AsyncIterable<{ ino: Ino; version: Version; map: FileMap }>
+  /** All inodes live at `asOf`. Streams, in ino order. */
+  inodes(asOf?: AsOf): AsyncIterable<InodeAttrs>
+  pins(workflow?: string): AsyncIterable<Pin>
+  /** Reads a small named value from the "sys" space (counters, format version, config stamps). */
+  getSys(name: string): Promise<Buffer | undefined>
+  /** Names in the sys space that start with `prefix`, in order (small sets: orphans, markers). */
+  sysNames(prefix: string): Promise<string[]>
+}
+
+/**
+ * A transaction under construction. Nothing is visible until `commit()`; then every put and
+ * delete becomes visible at once, under one new version, in one LevelDB batch.
+ * Versioned spaces (inode, dentry, filemap, xattr) keep old versions; deletes write tombstones.
+ * Chunk, pack, pin and sys records are not versioned: puts overwrite, deletes remove.
+ */
+export interface Txn {
+  putInode(attrs: InodeAttrs): this
+  /** Tombstones the inode and its filemap (the file is gone from this version on). */
+  deleteInode(ino: Ino): this
+  putDentry(parent: Ino, name: string, ino: Ino): this
+  deleteDentry(parent: Ino, name: string): this
+  putFileMap(ino: Ino, map: FileMap): this
+  putXattr(ino: Ino, name: string, value: Buffer): this
+  deleteXattr(ino: Ino, name: string): this
+  putChunk(rec: ChunkRecord): this
+  deleteChunk(id: ChunkId): this
+  /**
+   * Adds `delta` to a chunk's refcount at commit time (read-modify-write under the commit lock,
+   * so concurrent transactions compose). The chunk record must exist in the store or be put by
+   * this same transaction.
+   */
+  addRefs(id: ChunkId, delta: number): this
+  /**
+   * Puts a pack record. `liveBytes` is only taken from `rec` when the pack is new (no stored
+   * record and no earlier put in this Txn); otherwise the stored value is kept, because liveBytes
+   * changes only through addPackLive (so a put never clobbers a concurrent collect's update).
+   */
+  putPack(rec: PackRecord): this
+  /** Adds `delta` to a pack's liveBytes at commit time (same rules as addRefs). */
+  addPackLive(id: PackId, delta: number): this
+  deletePack(id: PackId): this
+  putPin(pin: Pin): this
+  deletePin(workflow: string, timeMs: number): this
+  putSys(name: string, value: Buffer): this
+  deleteSys(name: string): this
+  /** Number of operations queued. */
+  readonly size: number
+  /**
+   * Atomically applies everything under one new version and returns it. With `sync: true` the
+   * batch is fsynced before the promise resolves (durable across power loss); without it the batch
+   * is durable across a process kill (it is in the OS page cache) but not across power loss.
+   * A Txn can be committed once.
+   */
+  commit(opts?: { sync?: boolean }): Promise<Version>
+}
+
+/** Result of one garbage-collection pass over old versions. */
+export interface CollectResult {
+  versionsDropped: number
+  /** Chunks whose refcount reached zero in this pass (their packs' liveBytes were reduced). */
+  chunksFreed: ChunkId[]
+}
+
+/**
+ * The metadata store: one LevelDB, versioned namespace, hot cache for current records.
+ * Lifecycle: `ready()` and `close()` are idempotent. One process at a time (LevelDB lock): a
+ * second open fails with TierfsError LOCKED.
+ */
+export interface Meta extends MetaReader {
+  ready(): Promise<void>
+  close(): Promise<void>
+  begin(): Txn
+  /** Allocates a fresh inode number (never reused; persisted by the next commit). */
+  allocIno(): Ino
+  /**
+   * Drops versions that no view can see: a version is kept while it is the current one, while
+   * it was current at any instant >= `horizon` (the history window), or while a pin's version
+   * sees it. Dropping a filemap version decrements its chunks' refcounts. Runs in bounded
+   * memory, in batches, concurrently with normal commits.
+   */
+  collect(horizon: Version): Promise<CollectResult>
+  /** Version current at wall-clock time `ms` (for /.history/<time> and pins). */
+  versionAt(ms: number): Version
+}

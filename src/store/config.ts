@@ -1,0 +1,100 @@
+import { TierfsError } from '../errors.js'
+import { DEFAULT_MOUNT_OPTIONS, type MountOptions } from '../fuse/mount.js'
+
+/** A tier backend as configured: only local directories in this version. */
+export interface TierConfig {
+  type: 'local'
+  /** Directory; relative paths are relative to the store. */
+  path: string
+}
+
+/**
+ * The store's configuration (`STORE/tierfs.json`). Every field has a default, so the embedded
+ * default config is `{}` plus the tier directories; `tierfs init` writes it out in full.
+ */
+export interface StoreConfig {
+  format: 1
+  tiers: { block: TierConfig; object: TierConfig; cold: TierConfig }
+  chunker: { minSize: number; avgSize: number; maxSize: number }
+  /** Compress chunks when it saves space (see the README's benchmark for the cost). */
+  compression: boolean
+  /** Bytes after which an open pack is finished. */
+  packSize: number
+  /** Files up to this many bytes are stored inline in metadata. */
+  inlineMax: number
+  seal: { debounceMs: number; batchFiles: number; batchBytes: number }
+  cache: { chunkBytes: number; metaEntries: number }
+  /** How long every past instant stays readable (versions are kept at least this long). */
+  history: { windowHours: number; collectEveryMinutes: number }
+  mount: Omit<MountOptions, 'extra' | 'debug'>
+  log: { level: 'debug' | 'info' | 'warn' | 'error' }
+}
+
+export const DEFAULT_CONFIG: StoreConfig = {
+  format: 1,
+  tiers: {
+    block: { type: 'local', path: 'block' },
+    object: { type: 'local', path: 'object' },
+    cold: { type: 'local', path: 'cold' },
+  },
+  chunker: { minSize: 256 * 1024, avgSize: 1024 * 1024, maxSize: 4 * 1024 * 1024 },
+  compression: false,
+  packSize: 32 * 1024 * 1024,
+  inlineMax: 8 * 1024,
+  seal: { debounceMs: 200, batchFiles: 512, batchBytes: 256 * 1024 * 1024 },
+  cache: { chunkBytes: 128 * 1024 * 1024, metaEntries: 200_000 },
+  history: { windowHours: 7 * 24, collectEveryMinutes: 60 },
+  mount: {
+    allowOther: DEFAULT_MOUNT_OPTIONS.allowOther, attrTimeout: DEFAULT_MOUNT_OPTIONS.attrTimeout,
+    entryTimeout: DEFAULT_MOUNT_OPTIONS.entryTimeout, negativeTimeout: DEFAULT_MOUNT_OPTIONS.negativeTimeout,
+    maxBackground: DEFAULT_MOUNT_OPTIONS.maxBackground, congestionThreshold: DEFAULT_MOUNT_OPTIONS.congestionThreshold,
+    kernelCache: DEFAULT_MOUNT_OPTIONS.kernelCache,
+  },
+  log: { level: 'info' },
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
+
+/**
+ * Merges a user config over the defaults, checking every field's type and range. Unknown keys
+ * are refused (a typo must not silently fall back to a default). Errors name the field.
+ */
+export function parseConfig(text: string, source: string): StoreConfig {
+  let raw: Json
+  try {
+    raw = JSON.parse(text) as Json
+  } catch (err) {
+    throw new TierfsError('CONFIG', `${source}: not valid JSON: ${(err as Error).message}`)
+  }
+  const cfg = merge(DEFAULT_CONFIG as unknown as Json, raw, source, '') as unknown as StoreConfig
+  const c = cfg.chunker
+  if (!(c.minSize >= 1024 && c.minSize < c.avgSize && c.avgSize < c.maxSize && c.maxSize <= 64 * 1024 * 1024)) {
+    throw new TierfsError('CONFIG', `${source}: chunker: need 1024 <= minSize < avgSize < maxSize <= 64 MiB`)
+  }
+  if (cfg.inlineMax < 0 || cfg.inlineMax > 1024 * 1024) throw new TierfsError('CONFIG', `${source}: inlineMax must be 0..1048576`)
+  if (cfg.packSize < 1024 * 1024) throw new TierfsError('CONFIG', `${source}: packSize must be at least 1 MiB`)
+  if (!['debug', 'info', 'warn', 'error'].includes(cfg.log.level)) throw new TierfsError('CONFIG', `${source}: log.level must be debug, info, warn or error`)
+  for (const [name, t] of Object.entries(cfg.tiers)) {
+    if (t.type !== 'local') throw new TierfsError('CONFIG', `${source}: tiers.${name}.type must be "local" in this version`)
+  }
+  if (cfg.format !== 1) throw new TierfsError('CONFIG', `${source}: format ${String(cfg.format)} is not supported (this tierfs reads format 1)`)
+  return cfg
+}
+
+function merge(def: Json, user: Json, source: string, at: string): Json {
+  if (user === undefined) return def
+  if (def !== null && typeof def === 'object' && !Array.isArray(def)) {
+    if (user === null || typeof user !== 'object' || Array.isArray(user)) {
+      throw new TierfsError('CONFIG', `${source}: ${at || 'top level'} must be an object`)
+    }
+    const out: { [k: string]: Json } = {}
+    for (const k of Object.keys(user)) {
+      if (!(k in def)) throw new TierfsError('CONFIG', `${source}: unknown key ${at ? at + '.' : ''}${k}`)
+    }
+    for (const [k, v] of Object.entries(def)) out[k] = merge(v, (user as { [k: string]: Json })[k] as Json, source, at ? `${at}.${k}` : k)
+    return out
+  }
+  if (typeof def !== typeof user) throw new TierfsError('CONFIG', `${source}: ${at} must be a ${typeof def}`)
+  if (typeof user === 'number' && (!Number.isFinite(user) || user < 0)) throw new TierfsError('CONFIG', `${source}: ${at} must be a non-negative number`)
+  return user
+}

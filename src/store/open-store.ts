@@ -1,0 +1,68 @@
+import { readFile } from 'node:fs/promises'
+import { TierfsError } from '../errors.js'
+import { asTierId } from '../ids.js'
+import { ChunkStore } from '../chunk/chunk-store.js'
+import type { Logger } from '../log.js'
+import { LevelMeta } from '../meta/level-meta.js'
+import type { Meta } from '../meta/meta.js'
+import { LocalTier } from '../tier/local-tier.js'
+import type { Tier } from '../tier/tier.js'
+import { parseConfig, type StoreConfig } from './config.js'
+import { StoreLayout } from './layout.js'
+import { recoverPacks } from './recover-packs.js'
+
+/** The storage stack of one store, opened: config, metadata, tiers, chunk store. */
+export interface OpenStore {
+  layout: StoreLayout
+  config: StoreConfig
+  meta: Meta
+  block: Tier
+  chunks: ChunkStore
+  close(): Promise<void>
+}
+
+export async function readConfig(layout: StoreLayout): Promise<StoreConfig> {
+  let text: string
+  try {
+    text = await readFile(layout.config, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new TierfsError('STORE', `${layout.root} is not a tierfs store (no tierfs.json; create one with: tierfs init ${layout.root})`)
+    }
+    throw TierfsError.from(err, layout.config)
+  }
+  return parseConfig(text, layout.config)
+}
+
+/**
+ * Opens a store: reads its config, opens the metadata (LOCKED if another process has it),
+ * readies the block tier and recovers packs left open by a crash. Library code: no timers.
+ */
+export async function openStore(root: string, log: Logger, opts: { now?: () => number; recover?: boolean } = {}): Promise<OpenStore> {
+  const now = opts.now
+  const layout = new StoreLayout(root)
+  const config = await readConfig(layout)
+  const meta = new LevelMeta({ path: layout.meta, cacheEntries: config.cache.metaEntries, ...(now ? { now } : {}) })
+  try {
+    await meta.ready()
+  } catch (err) {
+    if (err instanceof TierfsError && err.code === 'LOCKED') {
+      throw new TierfsError('LOCKED', `store ${layout.root} is in use by another tierfs process (already mounted?)`, { cause: err })
+    }
+    throw err
+  }
+  const block = new LocalTier(asTierId('block'), layout.tierDir(config, 'block'))
+  await block.ready()
+  const chunks = new ChunkStore(meta, block, {
+    chunker: config.chunker, compress: config.compression, packSize: config.packSize, cacheBytes: config.cache.chunkBytes,
+  })
+  if (opts.recover !== false) await recoverPacks(meta, block, chunks, log)
+  return {
+    layout, config, meta, block, chunks,
+    async close() {
+      await chunks.close()
+      await block.close()
+      await meta.close()
+    },
+  }
+}

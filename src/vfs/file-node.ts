@@ -1,0 +1,33 @@
+import type { Ino } from '../ids.js'
+import type { FileMap } from '../meta/types.js'
+import type { StagingFile } from './staging.js'
+
+/**
+ * In-memory state of a file that is open, being written, or waiting to be sealed.
+ * While `staging` is set, the staging file holds the file's current bytes and `size`,
+ * `mtimeNs` and `ctimeNs` here override the committed attributes.
+ */
+export class FileNode {
+  handles = 0
+  staging: StagingFile | undefined
+  /** Resolves when staging exists (creation and materialisation run once). */
+  stagingReady: Promise<StagingFile> | undefined
+  size = 0
+  mtimeNs = 0n
+  ctimeNs = 0n
+  /** Staging differs from the committed version. */
+  dirty = false
+  /** Committed contents, loaded lazily for reads of sealed data. */
+  map: FileMap | undefined
+  sealTimer: NodeJS.Timeout | undefined
+  /** Set while a seal runs; opens wait for it. */
+  sealing: Promise<void> | undefined
+  /** The last name is gone while handles were open: delete on last release. */
+  orphan = false
+
+  constructor(readonly ino: Ino) {}
+
+  get idle(): boolean {
+    return this.handles === 0 && !this.dirty && this.sealing === undefined && this.stagingReady === undefined
+  }
+}

@@ -1,0 +1,53 @@
+import type { ChunkId } from '../ids.js'
+import type { Extent, FileMap } from '../meta/types.js'
+
+/** What the reader needs from the chunk store. */
+export interface ChunkSource {
+  read(id: ChunkId): Promise<Buffer>
+  prefetch(id: ChunkId): void
+}
+
+/** Chunks to read ahead once a read reaches the second half of a chunk. */
+const READ_AHEAD = 2
+
+/**
+ * Copies bytes [offset, offset + buf.length) of a committed file into `buf`; returns the count
+ * (short at end of file). Reads ahead on sequential access.
+ */
+export async function readMapped(map: FileMap, size: number, chunks: ChunkSource, buf: Buffer, offset: number): Promise<number> {
+  const end = Math.min(size, offset + buf.length)
+  if (offset >= end) return 0
+  if (map.kind === 'inline') {
+    return map.data.copy(buf, 0, offset, end)
+  }
+  const ex = map.extents
+  let i = findExtent(ex, offset)
+  let pos = offset
+  while (pos < end && i < ex.length) {
+    const e = ex[i] as Extent
+    const data = await chunks.read(e.id)
+    const from = pos - e.offset
+    const n = Math.min(end - pos, e.length - from)
+    data.copy(buf, pos - offset, from, from + n)
+    pos += n
+    if (from + n > e.length / 2) {
+      for (let k = 1; k <= READ_AHEAD && i + k < ex.length; k++) chunks.prefetch((ex[i + k] as Extent).id)
+    }
+    i++
+  }
+  return pos - offset
+}
+
+/** Index of the extent containing `offset` (binary search); extents.length if past the end. */
+export function findExtent(extents: readonly Extent[], offset: number): number {
+  let lo = 0
+  let hi = extents.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    const e = extents[mid] as Extent
+    if (offset < e.offset) hi = mid - 1
+    else if (offset >= e.offset + e.length) lo = mid + 1
+    else return mid
+  }
+  return extents.length
+}

@@ -1,0 +1,85 @@
+import { TierfsError } from '../errors.js'
+import type { Ino } from '../ids.js'
+import type { Meta } from '../meta/meta.js'
+import type { InodeAttrs } from '../meta/types.js'
+import type { Mutex } from './mutex.js'
+import { XATTR_CREATE, XATTR_REPLACE } from './vfs.js'
+
+/** Read-only attributes answered from the inode, never stored, never listed (so cp -a skips them). */
+const VIRTUAL = new Set(['user.tierfs.tier', 'user.tierfs.state'])
+const MAX_VALUE = 64 * 1024
+
+/**
+ * Extended attributes: `user.*` and `trusted.*` are stored (versioned, like the rest of the
+ * namespace); `security.*` and `system.*` (ACLs, capabilities) are not supported, answered at
+ * once so the kernel's per-write security.capability probe stays cheap.
+ */
+export class XattrOps {
+  constructor(
+    private readonly meta: Meta,
+    private readonly lock: Mutex,
+    private readonly inode: (ino: Ino) => Promise<InodeAttrs>,
+    private readonly now: () => bigint,
+  ) {}
+
+  async get(ino: Ino, name: string): Promise<Buffer> {
+    if (VIRTUAL.has(name)) return Buffer.from(await this.virtual(ino, name))
+    if (!stored(name)) throw noAttr(name)
+    const v = await this.meta.getXattr(ino, name)
+    if (v === undefined) throw noAttr(name)
+    return v
+  }
+
+  async list(ino: Ino): Promise<string[]> {
+    return this.meta.listXattrs(ino)
+  }
+
+  async set(ino: Ino, name: string, value: Buffer, flags: number): Promise<void> {
+    this.checkWritable(name, value)
+    await this.lock.run(async () => {
+      const a = await this.inode(ino)
+      checkType(a, name)
+      const exists = (await this.meta.getXattr(ino, name)) !== undefined
+      if ((flags & XATTR_CREATE) !== 0 && exists) throw TierfsError.exists(`xattr ${name}`)
+      if ((flags & XATTR_REPLACE) !== 0 && !exists) throw noAttr(name)
+      await this.meta.begin().putXattr(ino, name, Buffer.from(value)).putInode({ ...a, ctimeNs: this.now() }).commit()
+    })
+  }
+
+  async remove(ino: Ino, name: string): Promise<void> {
+    this.checkWritable(name, Buffer.alloc(0))
+    await this.lock.run(async () => {
+      const a = await this.inode(ino)
+      if ((await this.meta.getXattr(ino, name)) === undefined) throw noAttr(name)
+      await this.meta.begin().deleteXattr(ino, name).putInode({ ...a, ctimeNs: this.now() }).commit()
+    })
+  }
+
+  private checkWritable(name: string, value: Buffer): void {
+    if (VIRTUAL.has(name)) throw TierfsError.perm(`xattr ${name} is read-only`)
+    if (!stored(name)) throw new TierfsError('NOT_SUPPORTED', `xattr ${name}: namespace not supported`)
+    if (Buffer.byteLength(name) > 255) throw new TierfsError('RANGE', `xattr name too long`)
+    if (value.length > MAX_VALUE) throw new TierfsError('NO_SPACE', `xattr ${name}: value over ${MAX_VALUE} bytes`)
+  }
+
+  private async virtual(ino: Ino, name: string): Promise<string> {
+    const a = await this.inode(ino)
+    if (name === 'user.tierfs.tier') return a.tier
+    return 'resident'
+  }
+}
+
+function stored(name: string): boolean {
+  return name.startsWith('user.') || name.startsWith('trusted.')
+}
+
+/** Linux allows user.* only on regular files and directories. */
+function checkType(a: InodeAttrs, name: string): void {
+  if (name.startsWith('user.') && a.type !== 'file' && a.type !== 'dir') {
+    throw TierfsError.perm(`xattr ${name} on a ${a.type}`)
+  }
+}
+
+function noAttr(name: string): TierfsError {
+  return new TierfsError('NO_XATTR', `xattr ${name}: no such attribute`)
+}
