@@ -20,6 +20,11 @@
 //    mutex-protected free list that get_thread_locals() reuses first, so the number of locals is
 //    bounded by the peak number of concurrent workers. `fuse.threadLocalsStats()` reports
 //    { allocated, free }.
+// 4. Mount errors: upstream throws a bare "fuse failed" for both fuse_mount and fuse_new failures,
+//    and when fuse_new rejects an option it leaves the kernel mount in place and a ref'd uv_async_t
+//    that keeps the process alive forever. Patched, the message names the failing step, mount
+//    point and options (err.code stays "fuse failed"; libfuse still prints the reason on stderr),
+//    and a rejected fuse_new unmounts before throwing.
 // The patched index.js refuses to load an addon without this patch's marker (for example the
 // unpatched prebuild in prebuilds/linux-x64), so a failed rebuild cannot go unnoticed.
 //
@@ -152,6 +157,27 @@ static void* start_fuse_thread (void *data) {`],
   ['utimens accepts UTIME_NOW/UTIME_OMIT', '  if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;\n', `  if (implemented[op_utimens]) {
     ops.utimens = fuse_native_utimens;
     ops.flag_utime_omit_ok = 1;
+  }
+`],
+  ['mount errors say which step failed; a rejected fuse_new no longer leaves the mount behind', `  if (ch == NULL) {
+    napi_throw_error(env, "fuse failed", "fuse failed");
+    return NULL;
+  }
+
+  struct fuse *fuse = fuse_new(ch, &args, &ops, sizeof(struct fuse_operations), ft);
+`, `  char why[2200];
+  if (ch == NULL) {
+    snprintf(why, sizeof(why), "fuse failed: fuse_mount(%s, %s) failed; libfuse printed the reason on stderr", mnt, mntopts);
+    napi_throw_error(env, "fuse failed", why);
+    return NULL;
+  }
+
+  struct fuse *fuse = fuse_new(ch, &args, &ops, sizeof(struct fuse_operations), ft);
+  if (fuse == NULL) {
+    fuse_unmount(mnt, ch);
+    snprintf(why, sizeof(why), "fuse failed: fuse_new rejected options %s for %s; libfuse printed the reason on stderr", mntopts, mnt);
+    napi_throw_error(env, "fuse failed", why);
+    return NULL;
   }
 `],
   ['init free list', '  uv_mutex_init(&(ft->mut));\n', `  uv_mutex_init(&(ft->mut));

@@ -5,7 +5,7 @@ import { TierfsError } from '../errors.js'
 import type { PackId } from '../ids.js'
 import { decodeChunk } from './codec.js'
 import {
-  decodeFooter, decodeHeader, decodeRecordHeader, decodeTrailer, FOOTER_SIZE, HEADER_SIZE,
+  decodeFooter, decodeHeader, decodeRecordHeader, decodeTrailer, FOOTER_SIZE, HEADER_SIZE, MAX_RECORD_LENGTH,
   RECORD_HEADER_SIZE, TRAILER_ENTRY_SIZE, type PackEntry,
 } from './pack-format.js'
 
@@ -29,36 +29,41 @@ export interface FileRandomAccess extends RandomAccess {
   close(): Promise<void>
 }
 
-/** Opens `path` lazily on first use and keeps the descriptor until `close()`. */
+/**
+ * Opens `path` lazily on first use and keeps the descriptor until `close()`. `close()` waits for
+ * reads in flight on the descriptor it closes; a read after `close()` opens the file again.
+ */
 export function fileRandomAccess(path: string): FileRandomAccess {
   let handle: Promise<FileHandle> | undefined
-  const fh = (): Promise<FileHandle> => {
+  let inflight = new Set<Promise<unknown>>()
+  const use = async <T>(op: (fh: FileHandle) => Promise<T>): Promise<T> => {
     if (handle === undefined) {
       const opening = open(path, 'r')
       handle = opening
       opening.catch(() => { if (handle === opening) handle = undefined })
     }
-    return handle
+    const reads = inflight
+    const p = handle.then(op)
+    reads.add(p)
+    try {
+      return await p
+    } catch (err) {
+      throw TierfsError.from(err, `pack ${path}`)
+    } finally {
+      reads.delete(p)
+    }
   }
   return {
-    async size() {
-      try {
-        return (await (await fh()).stat()).size
-      } catch (err) {
-        throw TierfsError.from(err, `pack ${path}`)
-      }
-    },
-    async read(offset, length) {
-      try {
-        return await preadFully(await fh(), offset, length)
-      } catch (err) {
-        throw TierfsError.from(err, `pack ${path}`)
-      }
-    },
+    size: () => use(async (fh) => (await fh.stat()).size),
+    read: (offset, length) => use((fh) => preadFully(fh, offset, length)),
     async close() {
       const h = handle
+      const reads = inflight
       handle = undefined
-      if (h !== undefined) await (await h.catch(() => undefined))?.close()
+      inflight = new Set()
+      if (h === undefined) return
+      await Promise.allSettled(reads)
+      await (await h.catch(() => undefined))?.close()
     },
   }
 }
@@ -106,7 +111,8 @@ export async function readChunk(src: RandomAccess, entry: PackEntry): Promise<Bu
     throw new TierfsError('CORRUPT', `chunk ${entry.id} at ${entry.offset}: ${why}`,
       cause === undefined ? { detail } : { cause, detail })
   }
-  if (entry.offset < HEADER_SIZE + RECORD_HEADER_SIZE) fail('offset is not inside the records')
+  if (!Number.isSafeInteger(entry.offset) || entry.offset < HEADER_SIZE + RECORD_HEADER_SIZE) fail('offset is not inside the records')
+  if (!Number.isSafeInteger(entry.length) || entry.length < 0 || entry.length > MAX_RECORD_LENGTH) fail('invalid stored length')
   const bytes = await src.read(entry.offset - RECORD_HEADER_SIZE, RECORD_HEADER_SIZE + entry.length)
   if (bytes.length !== RECORD_HEADER_SIZE + entry.length) fail('pack is too short')
   const header = decodeRecordHeader(bytes.subarray(0, RECORD_HEADER_SIZE))

@@ -19,6 +19,9 @@ export function statObject(s: Stat): Record<string, unknown> {
   }
 }
 
+/** '.' and '..' need only their type for readdir; the kernel asks getattr for the rest. */
+const DIR_STAT = { mode: 0o040755 }
+
 const UTIME_NOW = -1n
 const UTIME_OMIT = -2n
 
@@ -51,7 +54,10 @@ export function fuseOps(vfs: Vfs, binding: CallerSource, report: ErrorReporter):
   return {
     getattr: (path: string, cb: Cb) => reply('getattr', path, vfs.getattr(path), cb, (s) => [statObject(s)]),
     fgetattr: (path: string, fd: number, cb: Cb) => reply('fgetattr', path, fd ? vfs.fgetattr(fd) : vfs.getattr(path), cb, (s) => [statObject(s)]),
-    readdir: (path: string, cb: Cb) => reply('readdir', path, vfs.readdir(path), cb, (list) => [list.map((e) => e.name), list.map((e) => statObject(e.stat))]),
+    readdir: (path: string, cb: Cb) => reply('readdir', path, vfs.readdir(path), cb, (list) => [
+      ['.', '..', ...list.map((e) => e.name)],
+      [DIR_STAT, DIR_STAT, ...list.map((e) => statObject(e.stat))],
+    ]),
     readlink: (path: string, cb: Cb) => reply('readlink', path, vfs.readlink(path), cb, (t) => [t]),
     statfs: (path: string, cb: Cb) => reply('statfs', path, vfs.statfs(path), cb, (s) => [s]),
     mknod: (path: string, mode: number, dev: number, cb: Cb) => reply('mknod', path, vfs.mknod(path, mode, dev, caller()), cb),

@@ -1,10 +1,11 @@
+import { mkdir, realpath } from 'node:fs/promises'
 import { Level } from 'level'
 import { TierfsError } from '../errors.js'
 import { asIno, asTierId, asVersion, ROOT_INO, type ChunkId, type Ino, type PackId, type Version } from '../ids.js'
 import { HybridClock } from './clock.js'
 import { collectPass } from './collect-pass.js'
 import {
-  chunkIdOf, chunkKey, dentryKey, dentryName, dentryRange, filemapKey, inodeKey, inoOfKey, MAX_INO, packIdOf,
+  chunkIdOf, chunkKey, dentryKey, keyVersion, dentryName, dentryRange, filemapKey, inodeKey, inoOfKey, MAX_INO, packIdOf,
   packKey, parsePinKey, pinRange, prefixEnd, SPACE, SYS_FORMAT, SYS_INO, SYS_VERSION, sysKey, withVersion, xattrKey,
   xattrName, xattrRange,
 } from './keys.js'
@@ -13,9 +14,9 @@ import { LruCache } from './lru-cache.js'
 import type { AsOf, CollectResult, Meta, Txn } from './meta.js'
 import {
   decodeChunk, decodeDentry, decodeFileMap, decodeInode, decodePack, decodePin, decodeXattr, encodeChunk,
-  encodeInode, encodePack, TOMBSTONE,
+  encodeInode, encodePack, isTombstone, TOMBSTONE,
 } from './record-codec.js'
-import type { RootDb, Space, SpaceOp } from './space.js'
+import type { IteratorOptions, RootDb, Space, SpaceOp } from './space.js'
 import type { ChunkRecord, DirEntry, FileMap, InodeAttrs, PackRecord, Pin } from './types.js'
 import { readVersion, scanVisible } from './version-scan.js'
 
@@ -29,9 +30,19 @@ export interface LevelMetaOptions {
   cacheEntries?: number
   /** Wall clock in ms (default Date.now); versions follow it. */
   now?: () => number
+  /** Deletes per garbage-collection batch; the commit lock is released between batches (10,000). */
+  collectBatchOps?: number
 }
 
 type SpaceName = keyof typeof SPACE
+
+/**
+ * Stores open in this process, by real path. LevelDB's own in-process check closes a descriptor
+ * of the LOCK file when it refuses a second open, and closing any descriptor drops the process's
+ * fcntl lock: after that another process could open the store too. So a second open in this
+ * process is refused here, before LevelDB sees it.
+ */
+const openPaths = new Set<string>()
 type State = 'new' | 'opening' | 'open' | 'closing' | 'closed'
 
 function mapOpenError(err: unknown, path: string): TierfsError {
@@ -53,10 +64,12 @@ function mapOpenError(err: unknown, path: string): TierfsError {
 export class LevelMeta implements Meta {
   private readonly path: string
   private readonly now: () => number
+  private readonly collectBatchOps: number
   private readonly cache: LruCache<CacheKey, CacheValue>
   /** Reads in flight per cache key; a commit marks them stale so they do not fill the cache. */
   private readonly inflight = new Map<CacheKey, { readers: number; stale: boolean }>()
   private db: RootDb | undefined
+  private realPath: string | undefined
   private sp!: Record<SpaceName, Space>
   private clock: HybridClock
   private headVersion = 0n
@@ -71,6 +84,7 @@ export class LevelMeta implements Meta {
   constructor(opts: LevelMetaOptions) {
     this.path = opts.path
     this.now = opts.now ?? Date.now
+    this.collectBatchOps = opts.collectBatchOps ?? 10_000
     this.cache = new LruCache(opts.cacheEntries ?? 200_000)
     this.clock = new HybridClock({ now: this.now })
   }
@@ -97,6 +111,7 @@ export class LevelMeta implements Meta {
       await this.collecting.catch(() => undefined)
       await this.lock.catch(() => undefined)
       await this.db?.close()
+      this.release()
       this.cache.clear()
       this.state = 'closed'
     })()
@@ -105,10 +120,23 @@ export class LevelMeta implements Meta {
 
   private async open(): Promise<void> {
     this.state = 'opening'
-    const db: RootDb = new Level<Buffer, Buffer>(this.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+    let real: string
+    try {
+      await mkdir(this.path, { recursive: true })
+      real = await realpath(this.path)
+    } catch (err) {
+      throw mapOpenError(err, this.path)
+    }
+    if (openPaths.has(real)) {
+      throw new TierfsError('LOCKED', `metadata store ${this.path} is already open in this process`, { detail: { path: this.path } })
+    }
+    openPaths.add(real)
+    this.realPath = real
+    const db: RootDb = new Level<Buffer, Buffer>(real, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
     try {
       await db.open()
     } catch (err) {
+      this.release()
       throw mapOpenError(err, this.path)
     }
     this.db = db
@@ -142,6 +170,7 @@ export class LevelMeta implements Meta {
     } catch (err) {
       this.db = undefined
       await db.close()
+      this.release()
       throw err instanceof TierfsError ? err : TierfsError.from(err, `open metadata store ${this.path}`)
     }
   }
@@ -156,6 +185,11 @@ export class LevelMeta implements Meta {
       { t: 'version', space: 'inode', key: inodeKey(ROOT_INO), value: encodeInode(root), cacheKey: ROOT_INO, cacheValue: root },
       { t: 'plain', space: 'sys', key: sysKey(SYS_FORMAT), value: Buffer.from([FORMAT_VERSION]) },
     ]
+  }
+
+  private release(): void {
+    if (this.realPath !== undefined) openPaths.delete(this.realPath)
+    this.realPath = undefined
   }
 
   private closedError(): TierfsError {
@@ -316,6 +350,18 @@ export class LevelMeta implements Meta {
       for await (const [key, value] of this.sp.pack.iterator()) yield decodePack(packIdOf(key), value)
     } catch (err) {
       throw this.fail(err, 'list packs')
+    }
+  }
+
+  async *fileMapVersions(): AsyncIterable<{ ino: Ino; version: Version; map: FileMap }> {
+    this.assertOpen()
+    const opts: IteratorOptions = { highWaterMarkBytes: 256 * 1024 }
+    try {
+      for await (const [key, value] of this.sp.filemap.iterator(opts)) {
+        if (!isTombstone(value)) yield { ino: inoOfKey(key), version: keyVersion(key), map: decodeFileMap(value) }
+      }
+    } catch (err) {
+      throw this.fail(err, 'list file map versions')
     }
   }
 
@@ -527,6 +573,7 @@ export class LevelMeta implements Meta {
           locked: (fn) => this.locked(fn),
           write: (ops) => this.db!.batch(ops),
           aborted: () => this.state !== 'open',
+          batchOps: this.collectBatchOps,
         }, horizon)
       } catch (err) {
         throw this.fail(err, 'collect')

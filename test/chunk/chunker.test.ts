@@ -53,6 +53,10 @@ t.test('average chunk size is near avg on random data', async (t) => {
   const small = lengths(chunkAll(data, SMALL, 1 * MiB)).slice(0, -1)
   const smallAvg = small.reduce((a, b) => a + b, 0) / small.length
   t.ok(Math.abs(smallAvg / SMALL.avgSize - 1) < 0.05, `small sizes: mean ${smallAvg.toFixed(0)} over ${small.length} chunks`)
+  const odd = { minSize: 1000, avgSize: 3000, maxSize: 10_000 }
+  const oddSizes = lengths(chunkAll(data.subarray(0, 16 * MiB), odd, 1 * MiB)).slice(0, -1)
+  const oddAvg = oddSizes.reduce((a, b) => a + b, 0) / oddSizes.length
+  t.ok(Math.abs(oddAvg / odd.avgSize - 1) < 0.05, `sizes that are not powers of two: mean ${oddAvg.toFixed(0)}`)
   const def = lengths(chunkAll(data, DEFAULT_CHUNKER, 1 * MiB)).slice(0, -1)
   const defAvg = def.reduce((a, b) => a + b, 0) / def.length
   t.ok(Math.abs(defAvg / DEFAULT_CHUNKER.avgSize - 1) < 0.2, `defaults: mean ${(defAvg / KiB).toFixed(0)} KiB over ${def.length} chunks`)

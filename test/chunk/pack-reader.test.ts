@@ -208,7 +208,10 @@ t.test('fileRandomAccess reads short at the end and reports missing files', asyn
   t.equal((await src.read(4, 3)).toString(), '456')
   t.equal((await src.read(8, 10)).toString(), '89')
   t.equal((await src.read(20, 5)).length, 0)
-  await src.close()
+  const reads = [src.read(0, 4), src.read(6, 4), src.size()]
+  const closing = src.close()
+  t.same(await Promise.all(reads), [Buffer.from('0123'), Buffer.from('6789'), 10], 'close() waits for reads in flight')
+  await closing
   await src.close()
   const missing = fileRandomAccess(join(dir, 'nope'))
   await t.rejects(missing.read(0, 1), { code: 'NOT_FOUND' })

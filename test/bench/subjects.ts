@@ -1,0 +1,142 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { run, tempMount, type TestMount } from '../support/tierfs-mount.js'
+
+export type SubjectName = 'native' | 'passthrough' | 'tierfs'
+
+/** One filesystem under test, as the benchmark drives it. */
+export interface Subject {
+  readonly name: SubjectName
+  /** The directory the workloads use. */
+  readonly root: string
+  /**
+   * Makes the next access cold: the kernel's page, dentry and inode caches are dropped, and a
+   * daemon with caches of its own (tierfs: chunk and metadata caches) is restarted first.
+   * Returns false when the kernel refused to drop its caches (not root).
+   */
+  cold(): Promise<boolean>
+  /** Waits for background work the last workload caused (tierfs: sealing); returns ms waited. */
+  settle(): Promise<number>
+  /** Peak resident set of the serving daemon so far (kB, VmHWM), or undefined without one. */
+  peakRssKb(): Promise<number | undefined>
+  close(): Promise<void>
+}
+
+/** The TypeScript loader the bench and its children run under. */
+export const TS_LOADER = import.meta.resolve('@tapjs/typescript/import')
+
+/** `sync` + drop page, dentry and inode caches; false when the kernel refuses (not root). */
+export async function dropCaches(): Promise<boolean> {
+  await run('sync', [])
+  try {
+    await writeFile('/proc/sys/vm/drop_caches', '3')
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** VmHWM / VmRSS of a process in kB. */
+export async function procMemKb(pid: number): Promise<{ hwm: number; rss: number } | undefined> {
+  try {
+    const s = await readFile(`/proc/${pid}/status`, 'utf8')
+    const field = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN)
+    return { hwm: field('VmHWM'), rss: field('VmRSS') }
+  } catch {
+    return undefined
+  }
+}
+
+/** A plain directory on the disk that holds the stores. */
+export async function nativeSubject(base: string): Promise<Subject> {
+  const root = join(base, 'native')
+  await mkdir(root, { recursive: true })
+  return {
+    name: 'native', root,
+    cold: dropCaches,
+    settle: async () => 0,
+    peakRssKb: async () => undefined,
+    close: () => rm(root, { recursive: true, force: true }),
+  }
+}
+
+/** PassthroughVfs over a plain directory, mounted by test/bench/passthrough-mount.ts in a child. */
+export async function passthroughSubject(base: string): Promise<Subject> {
+  const backing = join(base, 'passthrough-backing')
+  const root = join(base, 'passthrough-mnt')
+  await mkdir(backing, { recursive: true })
+  await mkdir(root, { recursive: true })
+  const script = fileURLToPath(new URL('./passthrough-mount.ts', import.meta.url))
+  const child = spawn(process.execPath, ['--import', TS_LOADER, script, backing, root], { stdio: ['ignore', 'pipe', 'inherit'] })
+  await readyLine(child)
+  return {
+    name: 'passthrough', root,
+    cold: dropCaches,
+    settle: async () => 0,
+    peakRssKb: async () => (child.pid === undefined ? undefined : (await procMemKb(child.pid))?.hwm),
+    async close() {
+      const exited = new Promise((ok) => child.once('exit', ok))
+      child.kill('SIGTERM')
+      await exited
+      await rm(backing, { recursive: true, force: true })
+      await rm(root, { recursive: true, force: true })
+    },
+  }
+}
+
+function readyLine(child: ChildProcess): Promise<void> {
+  return new Promise((ok, fail) => {
+    let out = ''
+    const onExit = (code: number | null): void => fail(new Error(`passthrough mount exited (${code}) before it was ready: ${out}`))
+    child.once('exit', onExit)
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (/^ready \d+$/m.test(out)) {
+        child.off('exit', onExit)
+        ok()
+      }
+    })
+  })
+}
+
+export interface TierfsSubject extends Subject {
+  readonly mount: TestMount
+  status(): Promise<Record<string, any>>
+}
+
+/** A fresh tierfs store mounted through the CLI (detached daemon), via the test harness. */
+export async function tierfsSubject(config?: Record<string, unknown>): Promise<TierfsSubject> {
+  const m = await tempMount(config === undefined ? {} : { config })
+  let peak = 0
+  const notePeak = async (): Promise<number> => {
+    const mem = await procMemKb(await m.pid())
+    if (mem !== undefined) peak = Math.max(peak, mem.hwm)
+    return peak
+  }
+  const stagingDir = join(m.store, 'block', 'staging')
+  return {
+    name: 'tierfs', root: m.mnt, mount: m,
+    status: () => m.status(),
+    async cold() {
+      await notePeak()
+      await m.umount()
+      await m.mount()
+      return dropCaches()
+    },
+    async settle() {
+      const t0 = performance.now()
+      // The staging directory empties as seals commit; listing it costs the daemon nothing,
+      // unlike `status`, which scans every inode.
+      for (;;) {
+        const left = await readdir(stagingDir).catch(() => [])
+        if (left.length === 0 && (await m.status()).stagingFiles === 0) break
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      return performance.now() - t0
+    },
+    peakRssKb: notePeak,
+    close: () => m.cleanup(),
+  }
+}

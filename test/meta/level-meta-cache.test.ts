@@ -1,0 +1,171 @@
+import t from 'tap'
+import { ROOT_INO, type Ino } from '../../src/ids.js'
+import type { LevelMeta } from '../../src/meta/level-meta.js'
+import { LruCache } from '../../src/meta/lru-cache.js'
+import { attrs, ino, openMeta } from './helpers.js'
+
+/** Deterministic PRNG so a failure replays. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let x = s
+    x = Math.imul(x ^ (x >>> 15), x | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32
+  }
+}
+
+const show = (x: unknown): string => JSON.stringify(x, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v))
+
+/** Compares every cached read with the uncached path (as of head, which skips the cache). */
+async function mismatches(meta: LevelMeta, inos: Ino[], names: string[]): Promise<string[]> {
+  const bad: string[] = []
+  const head = meta.head
+  for (const i of inos) {
+    const [cached, direct] = await Promise.all([meta.getInode(i), meta.getInode(i, head)])
+    if (show(cached) !== show(direct)) bad.push(`inode ${i}`)
+  }
+  for (const n of names) {
+    const [cached, direct] = await Promise.all([meta.lookup(ROOT_INO, n), meta.lookup(ROOT_INO, n, head)])
+    if (cached !== direct) bad.push(`dentry ${n}: ${cached} vs ${direct}`)
+  }
+  return bad
+}
+
+for (const cacheEntries of [16, 100_000]) {
+  t.test(`the cache is never stale (random operations, ${cacheEntries} entries)`, async (t) => {
+    const meta = await openMeta(t.testdir(), { cacheEntries })
+    t.teardown(() => meta.close())
+    const rand = rng(cacheEntries)
+    const inos = Array.from({ length: 40 }, () => meta.allocIno())
+    const names = inos.map((_, k) => `n${k}`)
+    const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!
+    const committed: bigint[] = []
+    let stale = 0
+    let checked = 0
+    // Right after commit v returns, a cached read must show v's value or a later commit's:
+    // some version u in [v, head after the read] must give the same value uncached.
+    const afterCommit = async (v: bigint, touchedInos: Ino[], touchedNames: string[]): Promise<void> => {
+      for (const i of touchedInos) {
+        const cached = show(await meta.getInode(i))
+        const h = meta.head
+        const us = committed.filter((u) => u >= v && u <= h)
+        const direct = await Promise.all(us.map(async (u) => show(await meta.getInode(i, u as never))))
+        checked++
+        if (!direct.includes(cached)) stale++
+      }
+      for (const n of touchedNames) {
+        const cached = await meta.lookup(ROOT_INO, n)
+        const h = meta.head
+        const us = committed.filter((u) => u >= v && u <= h)
+        const direct = await Promise.all(us.map((u) => meta.lookup(ROOT_INO, n, u as never)))
+        checked++
+        if (!direct.includes(cached)) stale++
+      }
+    }
+    for (let round = 0; round < 40; round++) {
+      const work: Promise<unknown>[] = []
+      for (let k = 0; k < 25; k++) {
+        const r = rand()
+        if (r < 0.4) {
+          const txn = meta.begin()
+          const touchedInos: Ino[] = []
+          const touchedNames: string[] = []
+          for (let m = 0; m < 3; m++) {
+            const op = rand()
+            const i = pick(inos)
+            const n = pick(names)
+            if (op < 0.35) txn.putInode(attrs(i, { size: Math.floor(rand() * 1000) }))
+            else if (op < 0.5) txn.deleteInode(i)
+            else if (op < 0.85) txn.putDentry(ROOT_INO, n, i)
+            else txn.deleteDentry(ROOT_INO, n)
+            if (op < 0.5) touchedInos.push(i)
+            else touchedNames.push(n)
+          }
+          work.push(txn.commit().then((v) => {
+            committed.push(v)
+            return afterCommit(v, touchedInos, touchedNames)
+          }))
+        } else if (r < 0.7) {
+          work.push(meta.getInode(pick(inos)))
+        } else {
+          work.push(meta.lookup(ROOT_INO, pick(names)))
+        }
+      }
+      await Promise.all(work)
+      const bad = await mismatches(meta, inos, names)
+      if (bad.length > 0) t.fail(`round ${round}: ${bad.join(', ')}`)
+    }
+    t.equal(stale, 0, `reads right after each commit are fresh (${checked} checks)`)
+    t.same(await mismatches(meta, inos, names), [])
+  })
+}
+
+t.test('cached records are copies', async (t) => {
+  const meta = await openMeta(t.testdir())
+  t.teardown(() => meta.close())
+  const x = meta.allocIno()
+  const a = attrs(x, { size: 1 })
+  await meta.begin().putInode(a).commit()
+  a.size = 99
+  const got = await meta.getInode(x)
+  t.equal(got?.size, 1, 'changing the object after put does not leak')
+  got!.size = 77
+  t.equal((await meta.getInode(x))?.size, 1, 'changing a result does not leak')
+})
+
+t.test('LRU evicts the least recently used entry', async (t) => {
+  const lru = new LruCache<number, string | null>(2)
+  lru.set(1, 'a')
+  lru.set(2, null)
+  t.equal(lru.get(1), 'a')
+  lru.set(3, 'c')
+  t.equal(lru.get(2), undefined, '2 was least recently used')
+  t.equal(lru.get(1), 'a')
+  t.equal(lru.size, 2)
+  lru.delete(1)
+  t.equal(lru.get(1), undefined)
+  const none = new LruCache<number, number>(0)
+  none.set(1, 1)
+  t.equal(none.get(1), undefined)
+})
+
+t.test('throughput', async (t) => {
+  const meta = await openMeta(t.testdir())
+  t.teardown(() => meta.close())
+  const N = 3000
+  let start = performance.now()
+  const inos: Ino[] = []
+  for (let k = 0; k < N; k++) {
+    const i = meta.allocIno()
+    inos.push(i)
+    await meta.begin().putInode(attrs(i, { size: k })).putDentry(ROOT_INO, `f${k}`, i).commit()
+  }
+  const commits = N / ((performance.now() - start) / 1000)
+
+  let batchStart = performance.now()
+  await Promise.all(inos.slice(0, 1000).map((i, k) => meta.begin().putInode(attrs(i, { size: k + 1 })).commit()))
+  const concurrent = 1000 / ((performance.now() - batchStart) / 1000)
+
+  const M = 200_000
+  start = performance.now()
+  for (let k = 0; k < M; k++) await meta.lookup(ROOT_INO, `f${k % N}`)
+  const lookups = M / ((performance.now() - start) / 1000)
+  start = performance.now()
+  for (let k = 0; k < M; k++) await meta.getInode(inos[k % N]!)
+  const stats = M / ((performance.now() - start) / 1000)
+
+  const U = 5000
+  start = performance.now()
+  for (let k = 0; k < U; k++) await meta.getInode(inos[k % N]!, meta.head)
+  const uncached = U / ((performance.now() - start) / 1000)
+  batchStart = performance.now()
+  for (let k = 0; k < U; k++) await meta.lookup(ino(1), `f${k % N}`, meta.head)
+  const uncachedLookups = U / ((performance.now() - batchStart) / 1000)
+
+  t.comment(`commits (inode + dentry, no sync), sequential: ${Math.round(commits)}/s; 1000 concurrent: ${Math.round(concurrent)}/s`)
+  t.comment(`from cache: lookup ${Math.round(lookups / 1000)}k/s, getInode ${Math.round(stats / 1000)}k/s`)
+  t.comment(`uncached (as of head, one seek): getInode ${Math.round(uncached / 1000)}k/s, lookup ${Math.round(uncachedLookups / 1000)}k/s`)
+  t.ok(commits > 500 && lookups > 50_000, 'within an order of magnitude of the expected figures')
+})
