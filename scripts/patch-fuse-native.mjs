@@ -25,20 +25,27 @@
 //    that keeps the process alive forever. Patched, the message names the failing step, mount
 //    point and options (err.code stays "fuse failed"; libfuse still prints the reason on stderr),
 //    and a rejected fuse_new unmounts before throwing.
+// 5. getxattr/listxattr with a buffer too small: upstream copies what fits and returns the full
+//    length, so libfuse replies with bytes read past its buffer. Patched: ERANGE, as the kernel
+//    expects (a zero-size call still returns the size needed).
 // The patched index.js refuses to load an addon without this patch's marker (for example the
 // unpatched prebuild in prebuilds/linux-x64), so a failed rebuild cannot go unnoticed.
 //
 // Idempotent: a patched file carries MARKER and is left alone; the addon is rebuilt only when
 // build/Release/fuse.node lacks MARKER. Every hunk must match exactly once or nothing is written.
-// Does not rely on fuse-native's own install script (npm 11 blocks dependency scripts by default).
+// Concurrent runs (two installs in one tree) are serialized by a lock directory, because two
+// node-gyp builds in one build/ directory break each other.
+// Never relies on fuse-native's own install script: npm 11 may skip it (allowScripts denial or
+// strict-allow-scripts), and when it runs it only checks that the unpatched prebuild loads.
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const VERSION = '2.2.6'
-const MARKER = 'tierfs-patch-1'
+// Bump when any hunk changes: a tree patched with an older marker is refused (reinstall pristine).
+const MARKER = 'tierfs-patch-2'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const dir = path.join(root, 'node_modules', 'fuse-native')
 
@@ -96,6 +103,8 @@ static void capture_caller (fuse_thread_locals_t *l) {
   stat->st_mtim.tv_nsec += *ints++;
   stat->st_ctim.tv_nsec += *ints++;
 #endif`],
+  ['capture caller in init too', 'static void * fuse_native_init (struct fuse_conn_info *conn) {\n  fuse_thread_locals_t *l = get_thread_locals();\n',
+    'static void * fuse_native_init (struct fuse_conn_info *conn) {\n  fuse_thread_locals_t *l = get_thread_locals();\n  capture_caller(l);\n'],
   ['utimens passes atime and mtime as bigint ns', `FUSE_METHOD_VOID(utimens, 5, 0, (const char *path, const struct timespec tv[2]), {
   l->path = path;
   l->atime = timespec_to_uint64(&tv[0]);
@@ -214,6 +223,20 @@ NAPI_INIT() {
 ]
 
 const JS_HUNKS = [
+  ['getxattr: ERANGE when the value does not fit', `        value.copy(valueBuf)
+        return signal(value.length, valueBuf.buffer)
+`, `        if (valueBuf.length > 0 && value.length > valueBuf.length) return signal(-34, valueBuf.buffer) // ERANGE
+        value.copy(valueBuf)
+        return signal(value.length, valueBuf.buffer)
+`],
+  ['listxattr: ERANGE when the list does not fit', `        let ptr = 0
+        for (const name of list) {
+`, `        let need = 0
+        for (const name of list) need += Buffer.byteLength(name) + 1
+        if (need > listBuf.length) return signal(-34, listBuf.buffer) // ERANGE
+        let ptr = 0
+        for (const name of list) {
+`],
   ['marker', "const os = require('os')\n", `// ${MARKER}: patched by tierfs scripts/patch-fuse-native.mjs\nconst os = require('os')\n`],
   ['refuse an unpatched addon', "const binding = require('node-gyp-build')(__dirname)\n", `const binding = require('node-gyp-build')(__dirname)
 if (binding.tierfs_patch !== '${MARKER}') {
@@ -325,6 +348,22 @@ const { version } = createRequire(import.meta.url)(path.join(dir, 'package.json'
 if (version !== VERSION) {
   fail(`node_modules/fuse-native is version ${version}, but these patches are written for exactly ${VERSION}. Refusing to patch.`)
 }
+
+// mkdir is atomic: the first run holds the lock, later ones wait (a lock older than 5 min is stale).
+const lock = path.join(dir, '.tierfs-patch.lock')
+for (const started = Date.now(); ;) {
+  try {
+    mkdirSync(lock)
+    break
+  } catch (err) {
+    if (err.code !== 'EEXIST') throw err
+    const heldSince = statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()
+    if (Date.now() - heldSince > 300_000) rmSync(lock, { recursive: true, force: true })
+    else if (Date.now() - started > 300_000) fail(`${lock} is held by another run for over 5 minutes`)
+    else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250)
+  }
+}
+process.on('exit', () => rmSync(lock, { recursive: true, force: true }))
 
 const writes = [patchFile('fuse-native.c', C_HUNKS), patchFile('index.js', JS_HUNKS)]
 for (const write of writes) if (write) write()

@@ -4,19 +4,19 @@ import { TierfsError } from '../errors.js'
 import { asIno, asTierId, asVersion, ROOT_INO, type ChunkId, type Ino, type PackId, type Version } from '../ids.js'
 import { HybridClock } from './clock.js'
 import { collectPass } from './collect-pass.js'
+import { buildCommitBatch } from './commit-batch.js'
 import {
-  chunkIdOf, chunkKey, dentryKey, keyVersion, dentryName, dentryRange, filemapKey, inodeKey, inoOfKey, MAX_INO, packIdOf,
-  packKey, parsePinKey, pinRange, prefixEnd, SPACE, SYS_FORMAT, SYS_INO, SYS_VERSION, sysKey, withVersion, xattrKey,
+  chunkIdOf, chunkKey, dentryKey, dentryName, dentryRange, filemapKey, inodeKey, inoOfKey, keyVersion, MAX_INO,
+  packIdOf, packKey, parsePinKey, pinRange, prefixEnd, SPACE, SYS_FORMAT, SYS_INO, SYS_VERSION, sysKey, xattrKey,
   xattrName, xattrRange,
 } from './keys.js'
 import { dentryCacheKey, LevelTxn, type CacheKey, type CacheValue, type TxnOp } from './level-txn.js'
 import { LruCache } from './lru-cache.js'
 import type { AsOf, CollectResult, Meta, Txn } from './meta.js'
 import {
-  decodeChunk, decodeDentry, decodeFileMap, decodeInode, decodePack, decodePin, decodeXattr, encodeChunk,
-  encodeInode, encodePack, isTombstone, TOMBSTONE,
+  decodeChunk, decodeDentry, decodeFileMap, decodeInode, decodePack, decodePin, decodeXattr, encodeInode, isTombstone,
 } from './record-codec.js'
-import type { IteratorOptions, RootDb, Space, SpaceOp } from './space.js'
+import type { IteratorOptions, RootDb, Spaces } from './space.js'
 import type { ChunkRecord, DirEntry, FileMap, InodeAttrs, PackRecord, Pin } from './types.js'
 import { readVersion, scanVisible } from './version-scan.js'
 
@@ -34,7 +34,7 @@ export interface LevelMetaOptions {
   collectBatchOps?: number
 }
 
-type SpaceName = keyof typeof SPACE
+type SpaceName = keyof Spaces
 
 /**
  * Stores open in this process, by real path. LevelDB's own in-process check closes a descriptor
@@ -70,7 +70,7 @@ export class LevelMeta implements Meta {
   private readonly inflight = new Map<CacheKey, { readers: number; stale: boolean }>()
   private db: RootDb | undefined
   private realPath: string | undefined
-  private sp!: Record<SpaceName, Space>
+  private sp!: Spaces
   private clock: HybridClock
   private headVersion = 0n
   private nextIno = 2
@@ -140,7 +140,7 @@ export class LevelMeta implements Meta {
       throw mapOpenError(err, this.path)
     }
     this.db = db
-    const sp = {} as Record<SpaceName, Space>
+    const sp = {} as Spaces
     for (const name of Object.keys(SPACE) as SpaceName[]) {
       sp[name] = db.sublevel<Buffer, Buffer>(SPACE[name], { keyEncoding: 'buffer', valueEncoding: 'buffer' })
     }
@@ -171,7 +171,9 @@ export class LevelMeta implements Meta {
       this.db = undefined
       await db.close()
       this.release()
-      throw err instanceof TierfsError ? err : TierfsError.from(err, `open metadata store ${this.path}`)
+      if (err instanceof TierfsError) throw err
+      const message = `cannot read metadata store ${this.path}: ${(err as Error)?.message ?? String(err)}`
+      throw new TierfsError('STORE', message, { cause: err, detail: { path: this.path } })
     }
   }
 
@@ -368,7 +370,7 @@ export class LevelMeta implements Meta {
   async *inodes(asOf?: AsOf): AsyncIterable<InodeAttrs> {
     this.assertOpen()
     try {
-      for await (const [logical, value] of scanVisible(this.sp.inode, {}, asOf)) yield decodeInode(inoOfKey(logical), value)
+      for await (const [logical, value] of scanVisible(this.sp.inode, {}, asOf, false)) yield decodeInode(inoOfKey(logical), value)
     } catch (err) {
       throw this.fail(err, 'list inodes')
     }
@@ -434,83 +436,28 @@ export class LevelMeta implements Meta {
     return run
   }
 
-  /** Turns a transaction into one batch under a new version. Runs under the commit lock. */
+  /** Commits a transaction as one batch under a new version. Runs under the commit lock. */
   private async apply(ops: readonly TxnOp[], sync: boolean): Promise<Version> {
-    const db = this.db!
-    const sp = this.sp
     const version = this.clock.next()
-    const batch: SpaceOp[] = []
-    const cacheSets: Array<[CacheKey, CacheValue]> = []
-    const chunks = new Map<ChunkId, ChunkRecord | null>()
-    const packs = new Map<PackId, PackRecord | null>()
+    const allocated = this.nextIno - 1
+    let cacheSets: Array<[CacheKey, CacheValue]>
     try {
-      for (const op of ops) {
-        switch (op.t) {
-          case 'version':
-            batch.push({ type: 'put', sublevel: sp[op.space], key: withVersion(op.key, version), value: op.value })
-            if (op.cacheKey !== undefined) cacheSets.push([op.cacheKey, op.cacheValue ?? null])
-            break
-          case 'dropXattrs':
-            await this.dropXattrs(op.ino, version, batch)
-            break
-          case 'chunkPut':
-            chunks.set(op.rec.id, { ...op.rec })
-            break
-          case 'chunkDel':
-            chunks.set(op.id, null)
-            break
-          case 'chunkAdd': {
-            const rec = await this.working(chunks, op.id, (id) => this.getChunkRaw(id))
-            if (rec === null) throw new TierfsError('NOT_FOUND', `addRefs: chunk ${op.id} does not exist`, { detail: { chunk: op.id } })
-            rec.refs += op.delta
-            if (rec.refs < 0) throw TierfsError.internal(`chunk ${op.id}: refs would become ${rec.refs}`)
-            break
-          }
-          case 'packPut': {
-            // liveBytes moves only through addPackLive (and collect): a put keeps the known value.
-            const known = packs.has(op.rec.id) ? packs.get(op.rec.id) : await this.getPackRaw(op.rec.id)
-            packs.set(op.rec.id, known ? { ...op.rec, liveBytes: known.liveBytes } : { ...op.rec })
-            break
-          }
-          case 'packDel':
-            packs.set(op.id, null)
-            break
-          case 'packAdd': {
-            const rec = await this.working(packs, op.id, (id) => this.getPackRaw(id))
-            if (rec === null) throw new TierfsError('NOT_FOUND', `addPackLive: pack ${op.id} does not exist`, { detail: { pack: op.id } })
-            rec.liveBytes += op.delta
-            if (rec.liveBytes < 0) throw TierfsError.internal(`pack ${op.id}: liveBytes would become ${rec.liveBytes}`)
-            break
-          }
-          case 'plain':
-            batch.push(op.value === undefined
-              ? { type: 'del', sublevel: sp[op.space], key: op.key }
-              : { type: 'put', sublevel: sp[op.space], key: op.key, value: op.value })
-            break
-        }
-      }
-      for (const [id, rec] of chunks) {
-        const key = chunkKey(id)
-        batch.push(rec === null ? { type: 'del', sublevel: sp.chunk, key } : { type: 'put', sublevel: sp.chunk, key, value: encodeChunk(rec) })
-      }
-      for (const [id, rec] of packs) {
-        const key = packKey(id)
-        batch.push(rec === null ? { type: 'del', sublevel: sp.pack, key } : { type: 'put', sublevel: sp.pack, key, value: encodePack(rec) })
-      }
-      const allocated = this.nextIno - 1
+      const built = await buildCommitBatch(this.sp, ops, version)
+      cacheSets = built.cacheSets
+      const batch = built.batch
       if (allocated > this.persistedIno) {
         const b = Buffer.allocUnsafe(4)
         b.writeUInt32BE(allocated)
-        batch.push({ type: 'put', sublevel: sp.sys, key: sysKey(SYS_INO), value: b })
+        batch.push({ type: 'put', sublevel: this.sp.sys, key: sysKey(SYS_INO), value: b })
       }
       const vb = Buffer.allocUnsafe(8)
       vb.writeBigUInt64BE(version)
-      batch.push({ type: 'put', sublevel: sp.sys, key: sysKey(SYS_VERSION), value: vb })
-      await db.batch(batch, { sync })
-      if (allocated > this.persistedIno) this.persistedIno = allocated
+      batch.push({ type: 'put', sublevel: this.sp.sys, key: sysKey(SYS_VERSION), value: vb })
+      await this.db!.batch(batch, { sync })
     } catch (err) {
       throw this.fail(err, 'commit')
     }
+    if (allocated > this.persistedIno) this.persistedIno = allocated
     this.headVersion = version
     for (const [ck, value] of cacheSets) {
       this.cache.set(ck, value)
@@ -518,38 +465,6 @@ export class LevelMeta implements Meta {
       if (flight !== undefined) flight.stale = true
     }
     return version
-  }
-
-  /** Tombstones every xattr of `ino`: those committed and those queued earlier in this batch. */
-  private async dropXattrs(ino: Ino, version: bigint, batch: SpaceOp[]): Promise<void> {
-    const keys = new Map<string, Buffer>()
-    for await (const [logical] of scanVisible(this.sp.xattr, xattrRange(ino), undefined)) {
-      const key = withVersion(logical, version)
-      keys.set(key.toString('hex'), key)
-    }
-    for (const op of batch) {
-      if (op.sublevel === this.sp.xattr && op.key.readUInt32BE(0) === ino) keys.set(op.key.toString('hex'), op.key)
-    }
-    for (const key of keys.values()) batch.push({ type: 'put', sublevel: this.sp.xattr, key, value: TOMBSTONE })
-  }
-
-  private async working<K, R>(map: Map<K, R | null>, id: K, load: (id: K) => Promise<R | undefined>): Promise<R | null> {
-    let rec = map.get(id)
-    if (rec === undefined) {
-      rec = (await load(id)) ?? null
-      map.set(id, rec)
-    }
-    return rec
-  }
-
-  private async getChunkRaw(id: ChunkId): Promise<ChunkRecord | undefined> {
-    const value = await this.sp.chunk.get(chunkKey(id))
-    return value === undefined ? undefined : decodeChunk(id, value)
-  }
-
-  private async getPackRaw(id: PackId): Promise<PackRecord | undefined> {
-    const value = await this.sp.pack.get(packKey(id))
-    return value === undefined ? undefined : decodePack(id, value)
   }
 
   // Garbage collection
@@ -560,7 +475,7 @@ export class LevelMeta implements Meta {
    * pass for a version older than `horizon` is not protected.
    */
   collect(horizon: Version): Promise<CollectResult> {
-    this.assertOpen()
+    if (this.state !== 'open') return Promise.reject(this.closedError())
     const run = this.collecting.then(async () => {
       this.assertOpen()
       const pins = new Set<bigint>()

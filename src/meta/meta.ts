@@ -15,6 +15,8 @@ export type AsOf = Version | undefined
 export interface MetaReader {
   /** The newest committed version. */
   readonly head: Version
+  /** Version current at wall-clock time `ms` (for /.history/<time> and pins). */
+  versionAt(ms: number): Version
   getInode(ino: Ino, asOf?: AsOf): Promise<InodeAttrs | undefined>
   lookup(parent: Ino, name: string, asOf?: AsOf): Promise<Ino | undefined>
   /**
@@ -55,7 +57,7 @@ export interface MetaReader {
  */
 export interface Txn {
   putInode(attrs: InodeAttrs): this
-  /** Tombstones the inode and its filemap (the file is gone from this version on). */
+  /** Tombstones the inode, its filemap and its xattrs (the file is gone from this version on). */
   deleteInode(ino: Ino): this
   putDentry(parent: Ino, name: string, ino: Ino): this
   deleteDentry(parent: Ino, name: string): this
@@ -119,6 +121,4 @@ export interface Meta extends MetaReader {
    * memory, in batches, concurrently with normal commits.
    */
   collect(horizon: Version): Promise<CollectResult>
-  /** Version current at wall-clock time `ms` (for /.history/<time> and pins). */
-  versionAt(ms: number): Version
 }

@@ -7,6 +7,9 @@ export type RootDb = Level<Buffer, Buffer>
 /** One sublevel ("space") of the root database, binary keys and values. */
 export type Space = AbstractSublevel<RootDb, string | Buffer | Uint8Array, Buffer, Buffer>
 
+/** All spaces of the store, by name (keys.ts SPACE). */
+export type Spaces = Record<'inode' | 'dentry' | 'filemap' | 'xattr' | 'chunk' | 'pack' | 'pin' | 'sys', Space>
+
 /** A batch operation on the root database, addressed to a space. */
 export type SpaceOp =
   | { type: 'put'; sublevel: Space; key: Buffer; value: Buffer }

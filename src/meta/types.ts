@@ -87,4 +87,6 @@ export interface Pin {
   /** Restore point time, ms since the epoch (its directory name is the ISO form). */
   timeMs: number
   version: Version
+  /** Directory whose tree the restore point shows (the workflow's source); the root if absent. */
+  root?: Ino
 }

@@ -15,18 +15,18 @@ const HIGH_WATER_BYTES = 64 * 1024
  * `<logical><~asOf>` that still belongs to the logical key. Undefined when absent or tombstoned.
  */
 export async function readVersion(space: Space, logical: Buffer, asOf: bigint | undefined): Promise<Buffer | undefined> {
+  // A values-only iterator on the root database is the cheapest one-row seek level offers
+  // (no key decoding, no sublevel wrapper): about 1.5x the sublevel iterator.
   const opts: IteratorOptions = {
-    gte: asOf === undefined ? logical : withVersion(logical, asOf),
-    lte: lastVersionKey(logical),
+    gte: space.prefixKey(asOf === undefined ? logical : withVersion(logical, asOf), 'buffer'),
+    lte: space.prefixKey(lastVersionKey(logical), 'buffer'),
     limit: 1,
     fillCache: true,
   }
-  const it = space.iterator(opts)
+  const it = space.db.values(opts)
   try {
-    const row = await it.next()
-    if (row === undefined) return undefined
-    const value = row[1]
-    return isTombstone(value) ? undefined : value
+    const [value] = await it.nextv(1)
+    return value === undefined || isTombstone(value) ? undefined : value
   } finally {
     await it.close()
   }
@@ -37,13 +37,15 @@ export async function readVersion(space: Space, logical: Buffer, asOf: bigint | 
  * (undefined: newest), with its value. Per logical key the first row with version <= asOf
  * decides; tombstones hide the key. Versions newer than the view and older than the deciding one
  * are skipped, by seeking when there are more than a few. Memory: one iterator batch.
+ * `fillCache: false` keeps whole-space scans out of LevelDB's block cache.
  */
 export async function* scanVisible(
   space: Space,
   range: { gte?: Buffer | undefined; lt?: Buffer | undefined },
   asOf: bigint | undefined,
+  fillCache = true,
 ): AsyncGenerator<[logical: Buffer, value: Buffer]> {
-  const opts: IteratorOptions = { highWaterMarkBytes: HIGH_WATER_BYTES, fillCache: true }
+  const opts: IteratorOptions = { highWaterMarkBytes: HIGH_WATER_BYTES, fillCache }
   if (range.gte !== undefined) opts.gte = range.gte
   if (range.lt !== undefined) opts.lt = range.lt
   const it = space.iterator(opts)

@@ -13,6 +13,12 @@ interface Handle {
   writable: boolean
 }
 
+/** A read-only handle on a file as it was at some version (restore points, history). */
+export interface FrozenHandle {
+  attrs: InodeAttrs
+  map: FileMap
+}
+
 export type FileTableDeps = {
   meta: Meta
   chunks: ChunkSource
@@ -29,6 +35,7 @@ export type FileTableDeps = {
 export class FileTable {
   private readonly nodes = new Map<Ino, FileNode>()
   private readonly handles = new Map<number, Handle>()
+  private readonly frozen = new Map<number, FrozenHandle>()
   private nextFh = 1
 
   constructor(private readonly deps: FileTableDeps) {}
@@ -55,7 +62,7 @@ export class FileTable {
   }
 
   get openHandles(): number {
-    return this.handles.size
+    return this.handles.size + this.frozen.size
   }
 
   /** Opens a handle on `ino`; waits for a seal in progress so staging is never read half-closed. */
@@ -66,6 +73,18 @@ export class FileTable {
     return fh
   }
 
+  /** Opens a read-only handle on committed contents at a past version. */
+  openFrozen(attrs: InodeAttrs, map: FileMap): number {
+    const fh = this.nextFh++
+    this.frozen.set(fh, { attrs, map })
+    return fh
+  }
+
+  /** The frozen handle `fh`, or undefined when `fh` is a live handle. */
+  frozenHandle(fh: number): FrozenHandle | undefined {
+    return this.frozen.get(fh)
+  }
+
   handle(fh: number): Handle {
     const h = this.handles.get(fh)
     if (h === undefined) throw new TierfsError('BAD_HANDLE', `file handle ${fh} is not open`)
@@ -73,6 +92,7 @@ export class FileTable {
   }
 
   async release(fh: number, onOrphan: (ino: Ino) => Promise<void>): Promise<void> {
+    if (this.frozen.delete(fh)) return
     const h = this.handles.get(fh)
     if (h === undefined) return
     this.handles.delete(fh)
@@ -136,6 +156,8 @@ export class FileTable {
   }
 
   async read(fh: number, buf: Buffer, offset: number): Promise<number> {
+    const frozen = this.frozen.get(fh)
+    if (frozen !== undefined) return readMapped(frozen.map, frozen.attrs.size, this.deps.chunks, buf, offset)
     const { node } = this.handle(fh)
     const staging = node.staging
     if (staging !== undefined) {

@@ -2,9 +2,10 @@ import { TierfsError } from '../errors.js'
 import { ROOT_INO, type Ino, type TierId } from '../ids.js'
 import type { ChunkStore } from '../chunk/chunk-store.js'
 import type { Logger } from '../log.js'
-import type { Meta, Txn } from '../meta/meta.js'
+import type { AsOf, Meta, Txn } from '../meta/meta.js'
 import type { InodeAttrs, NodeType } from '../meta/types.js'
 import type { Tier } from '../tier/tier.js'
+import { SnapshotViews, type Route } from '../snapshot/snapshot-views.js'
 import { FileTable } from './file-table.js'
 import { S_ISGID, typeBits, typeOf } from './mode.js'
 import { Mutex } from './mutex.js'
@@ -27,6 +28,8 @@ export type TierfsVfsDeps = {
   log: Logger
   /** Wall clock in nanoseconds (injectable for tests). */
   now?: () => bigint
+  /** How far back /.history reaches (default 7 days). */
+  historyWindowMs?: number
 }
 
 const BLKSIZE = 1 << 20
@@ -42,6 +45,7 @@ export class TierfsVfs implements Vfs {
   readonly files: FileTable
   readonly sealer: Sealer
   private readonly xattrs: XattrOps
+  readonly views: SnapshotViews
   private readonly now: () => bigint
   private readonly tier: TierId
 
@@ -53,7 +57,10 @@ export class TierfsVfs implements Vfs {
       sealerConfig,
     )
     this.files = new FileTable({ meta: deps.meta, chunks: deps.chunks, staging: deps.staging, sealer: this.sealer, now: this.now })
-    this.xattrs = new XattrOps(deps.meta, this.lock, (ino) => this.mustInode(ino), this.now)
+    this.xattrs = new XattrOps(deps.meta, this.lock, (ino, asOf) => this.mustInode(ino, asOf), this.now)
+    this.views = new SnapshotViews({
+      meta: deps.meta, now: () => Number(this.now() / 1_000_000n), historyWindowMs: deps.historyWindowMs ?? 7 * 24 * 3_600_000,
+    })
   }
 
   /** Recovers after a crash: removes orphans, adopts staging files left behind (resealed soon). */
@@ -86,9 +93,12 @@ export class TierfsVfs implements Vfs {
 
   // ---- resolution ----
 
+  /** Resolves a path of the live namespace; paths inside the read-only views are READ_ONLY. */
   async resolve(path: string): Promise<Ino> {
     let ino = ROOT_INO
-    for (const name of components(path)) {
+    const parts = components(path)
+    if (SnapshotViews.isView(parts)) throw TierfsError.readOnly(path)
+    for (const name of parts) {
       const next = await this.deps.meta.lookup(ino, name)
       if (next === undefined) {
         const attrs = await this.deps.meta.getInode(ino)
@@ -100,8 +110,8 @@ export class TierfsVfs implements Vfs {
     return ino
   }
 
-  private async mustInode(ino: Ino): Promise<InodeAttrs> {
-    const attrs = await this.deps.meta.getInode(ino)
+  private async mustInode(ino: Ino, asOf?: AsOf): Promise<InodeAttrs> {
+    const attrs = await this.deps.meta.getInode(ino, asOf)
     if (attrs === undefined) throw TierfsError.notFound(`inode ${ino}`)
     return attrs
   }
@@ -112,6 +122,7 @@ export class TierfsVfs implements Vfs {
 
   private async parentDir(path: string): Promise<{ dir: InodeAttrs; name: string }> {
     const { parent, name } = splitParent(path)
+    if (parent === '/' && SnapshotViews.isView([name])) throw TierfsError.exists(path)
     const dir = await this.resolveAttrs(parent)
     if (dir.type !== 'dir') throw TierfsError.notDir(parent)
     return { dir, name }
@@ -130,27 +141,54 @@ export class TierfsVfs implements Vfs {
     return this.toStat(await this.files.overlay(await this.mustInode(ino)))
   }
 
+  /** The view route of `path`, or undefined for the live namespace. */
+  private async view(path: string): Promise<Route | undefined> {
+    const parts = components(path)
+    return SnapshotViews.isView(parts) ? this.views.route(parts) : undefined
+  }
+
+  private async frozenAttrs(r: Route & { kind: 'frozen' }): Promise<InodeAttrs> {
+    const a = await this.deps.meta.getInode(r.ino, r.asOf)
+    if (a === undefined) throw TierfsError.notFound(`inode ${r.ino}`)
+    return a
+  }
+
   async getattr(path: string): Promise<Stat> {
-    return this.statOf(await this.resolve(path))
+    const r = await this.view(path)
+    if (r === undefined) return this.statOf(await this.resolve(path))
+    return r.kind === 'virtual' ? r.stat : this.toStat(await this.frozenAttrs(r))
   }
 
   async fgetattr(fh: number): Promise<Stat> {
+    const frozen = this.files.frozenHandle(fh)
+    if (frozen !== undefined) return this.toStat(frozen.attrs)
     return this.statOf(this.files.handle(fh).node.ino)
   }
 
   async readdir(path: string): Promise<DirListing[]> {
-    const dir = await this.resolveAttrs(path)
+    const r = await this.view(path)
+    if (r?.kind === 'virtual') {
+      if (r.list === undefined) throw TierfsError.notDir(path)
+      return r.list()
+    }
+    const asOf = r?.asOf
+    const dir = r === undefined ? await this.resolveAttrs(path) : await this.frozenAttrs(r)
     if (dir.type !== 'dir') throw TierfsError.notDir(path)
     const out: DirListing[] = []
-    for await (const e of this.deps.meta.readdir(dir.ino)) {
-      const attrs = await this.deps.meta.getInode(e.ino)
-      if (attrs !== undefined) out.push({ name: e.name, stat: this.toStat(await this.files.overlay(attrs)) })
+    for await (const e of this.deps.meta.readdir(dir.ino, asOf)) {
+      const attrs = await this.deps.meta.getInode(e.ino, asOf)
+      if (attrs !== undefined) out.push({ name: e.name, stat: this.toStat(r === undefined ? await this.files.overlay(attrs) : attrs) })
     }
     return out
   }
 
   async readlink(path: string): Promise<string> {
-    const a = await this.resolveAttrs(path)
+    const r = await this.view(path)
+    if (r?.kind === 'virtual') {
+      if (r.target === undefined) throw TierfsError.invalid(`${path} is not a symlink`)
+      return r.target
+    }
+    const a = r === undefined ? await this.resolveAttrs(path) : await this.frozenAttrs(r)
     if (a.type !== 'symlink' || a.target === undefined) throw TierfsError.invalid(`${path} is not a symlink`)
     return a.target
   }
@@ -415,6 +453,8 @@ export class TierfsVfs implements Vfs {
   // ---- files ----
 
   async open(path: string, flags: number, _caller: Caller): Promise<number> {
+    const r = await this.view(path)
+    if (r !== undefined) return this.openView(path, r, flags)
     const a = await this.resolveAttrs(path)
     if (a.type === 'dir') {
       if ((flags & O_ACCMODE) !== O_RDONLY) throw TierfsError.isDir(path)
@@ -435,6 +475,16 @@ export class TierfsVfs implements Vfs {
       if (err instanceof TierfsError && err.code === 'EXISTS' && (flags & O_EXCL) === 0) return this.open(path, flags | 0o1, caller)
       throw err
     }
+  }
+
+  private async openView(path: string, r: Route, flags: number): Promise<number> {
+    if ((flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0) throw TierfsError.readOnly(path)
+    if (r.kind === 'virtual') throw TierfsError.isDir(path)
+    const a = await this.frozenAttrs(r)
+    if (a.type === 'dir') return this.files.openFrozen(a, { kind: 'inline', data: Buffer.alloc(0) })
+    if (a.type !== 'file') throw TierfsError.invalid(`open ${path}: not a regular file`)
+    const map = (await this.deps.meta.getFileMap(a.ino, r.asOf)) ?? { kind: 'inline', data: Buffer.alloc(0) }
+    return this.files.openFrozen(a, map)
   }
 
   read(fh: number, buf: Buffer, offset: number): Promise<number> {
@@ -474,11 +524,16 @@ export class TierfsVfs implements Vfs {
   }
 
   async getxattr(path: string, name: string): Promise<Buffer> {
-    return this.xattrs.get(await this.resolve(path), name)
+    const r = await this.view(path)
+    if (r === undefined) return this.xattrs.get(await this.resolve(path), name)
+    if (r.kind === 'virtual') throw new TierfsError('NO_XATTR', `xattr ${name}: no such attribute`)
+    return this.xattrs.get(r.ino, name, r.asOf)
   }
 
   async listxattr(path: string): Promise<string[]> {
-    return this.xattrs.list(await this.resolve(path))
+    const r = await this.view(path)
+    if (r === undefined) return this.xattrs.list(await this.resolve(path))
+    return r.kind === 'virtual' ? [] : this.xattrs.list(r.ino, r.asOf)
   }
 
   async removexattr(path: string, name: string): Promise<void> {

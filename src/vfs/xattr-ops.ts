@@ -1,6 +1,6 @@
 import { TierfsError } from '../errors.js'
 import type { Ino } from '../ids.js'
-import type { Meta } from '../meta/meta.js'
+import type { AsOf, Meta } from '../meta/meta.js'
 import type { InodeAttrs } from '../meta/types.js'
 import type { Mutex } from './mutex.js'
 import { XATTR_CREATE, XATTR_REPLACE } from './vfs.js'
@@ -18,20 +18,20 @@ export class XattrOps {
   constructor(
     private readonly meta: Meta,
     private readonly lock: Mutex,
-    private readonly inode: (ino: Ino) => Promise<InodeAttrs>,
+    private readonly inode: (ino: Ino, asOf?: AsOf) => Promise<InodeAttrs>,
     private readonly now: () => bigint,
   ) {}
 
-  async get(ino: Ino, name: string): Promise<Buffer> {
-    if (VIRTUAL.has(name)) return Buffer.from(await this.virtual(ino, name))
+  async get(ino: Ino, name: string, asOf?: AsOf): Promise<Buffer> {
+    if (VIRTUAL.has(name)) return Buffer.from(await this.virtual(ino, name, asOf))
     if (!stored(name)) throw noAttr(name)
-    const v = await this.meta.getXattr(ino, name)
+    const v = await this.meta.getXattr(ino, name, asOf)
     if (v === undefined) throw noAttr(name)
     return v
   }
 
-  async list(ino: Ino): Promise<string[]> {
-    return this.meta.listXattrs(ino)
+  async list(ino: Ino, asOf?: AsOf): Promise<string[]> {
+    return this.meta.listXattrs(ino, asOf)
   }
 
   async set(ino: Ino, name: string, value: Buffer, flags: number): Promise<void> {
@@ -62,8 +62,8 @@ export class XattrOps {
     if (value.length > MAX_VALUE) throw new TierfsError('NO_SPACE', `xattr ${name}: value over ${MAX_VALUE} bytes`)
   }
 
-  private async virtual(ino: Ino, name: string): Promise<string> {
-    const a = await this.inode(ino)
+  private async virtual(ino: Ino, name: string, asOf?: AsOf): Promise<string> {
+    const a = await this.inode(ino, asOf)
     if (name === 'user.tierfs.tier') return a.tier
     return 'resident'
   }

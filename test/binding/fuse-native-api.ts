@@ -1,5 +1,6 @@
-// Typed view of fuse-native 2.2.6 as patched by scripts/patch-fuse-native.mjs (tierfs-patch-1).
+// Typed view of fuse-native 2.2.6 as patched by scripts/patch-fuse-native.mjs (tierfs-patch-2).
 import { createRequire } from 'node:module'
+import { dirname } from 'node:path'
 
 /** Identity of the process whose request is being handled (libfuse's fuse_get_context). */
 export interface CallerContext {
@@ -41,11 +42,6 @@ export interface FuseOps {
   create(path: string, mode: number, cb: (err: number, fd?: number) => void): void
   open(path: string, flags: number, cb: (err: number, fd?: number) => void): void
   release(path: string, fd: number, cb: Done): void
-  /** `cb` takes the byte count read (or a negative errno). */
-  read(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytes: number) => void): void
-  /** `cb` takes the byte count written (or a negative errno). */
-  write(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytes: number) => void): void
-  truncate(path: string, size: number, cb: Done): void
   unlink(path: string, cb: Done): void
   mkdir(path: string, mode: number, cb: Done): void
   rmdir(path: string, cb: Done): void
@@ -84,8 +80,6 @@ export interface FuseConstructor {
   readonly ENOENT: number
   readonly EEXIST: number
   readonly ENOTEMPTY: number
-  readonly ENOTDIR: number
-  readonly EISDIR: number
 }
 
 const require = createRequire(import.meta.url)
@@ -93,6 +87,9 @@ const require = createRequire(import.meta.url)
 /** The patched module; loading throws if the addon is not the patched build. */
 export const Fuse = require('fuse-native') as FuseConstructor
 
-/** Absolute path of the .node file node-gyp-build resolves for fuse-native. */
+/** The installed fuse-native package directory. */
+export const fuseNativeDir = dirname(require.resolve('fuse-native/package.json'))
+
+/** Absolute path of the .node file node-gyp-build resolves (and index.js loads) for fuse-native. */
 export const loadedAddonPath: string = (require('node-gyp-build') as { resolve(dir: string): string })
-  .resolve(require.resolve('fuse-native/package.json').replace(/package\.json$/, ''))
+  .resolve(fuseNativeDir)

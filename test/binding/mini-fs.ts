@@ -1,4 +1,5 @@
-// A small in-memory filesystem built directly on the patched fuse-native, for binding tests.
+// A small in-memory filesystem (empty files and directories) built directly on the patched
+// fuse-native, for binding tests.
 import { mkdtemp, rmdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, dirname, basename } from 'node:path'
@@ -14,7 +15,6 @@ interface Node {
   mode: number
   uid: number
   gid: number
-  data: Buffer
   atimeNs: bigint
   mtimeNs: bigint
   ctimeNs: bigint
@@ -31,8 +31,8 @@ export interface RecordedCall {
 }
 
 export interface MiniFsOptions {
-  /** Ops answered after a random 5-20 ms delay (to pile up libfuse worker threads). */
-  slowOps?: ReadonlyArray<keyof FuseOps>
+  /** Requests to answer after a random 5-20 ms delay (to pile up libfuse worker threads); a slowed op sees a null callerContext. */
+  slow?: (op: keyof FuseOps, path: string) => boolean
   timeout?: FuseOptions['timeout']
 }
 
@@ -43,8 +43,6 @@ export interface MiniFs {
   readonly calls: RecordedCall[]
   /** Requests being handled right now, and the most seen at once. */
   readonly inFlight: { now: number, peak: number }
-  /** Slowed ops sleep only while this is true (they see a null callerContext). */
-  slow: boolean
   unmount(): Promise<void>
 }
 
@@ -56,11 +54,11 @@ function toStat (n: Node): FuseStat {
     mode: n.mode,
     uid: n.uid,
     gid: n.gid,
-    size: n.data.length,
+    size: 0,
     nlink: (n.mode & S_IFDIR) !== 0 ? 2 : 1,
     ino: n.ino,
     blksize: 4096,
-    blocks: Math.ceil(n.data.length / 512),
+    blocks: 0,
     atime: date(n.atimeNs),
     mtime: date(n.mtimeNs),
     ctime: date(n.ctimeNs),
@@ -77,13 +75,13 @@ export async function mountMiniFs (options: MiniFsOptions = {}): Promise<MiniFs>
   let nextIno = 1
   const makeNode = (mode: number, owner: CallerContext | null): Node => {
     const t = nowNs()
-    return { ino: nextIno++, mode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, data: Buffer.alloc(0), atimeNs: t, mtimeNs: t, ctimeNs: t }
+    return { ino: nextIno++, mode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, atimeNs: t, mtimeNs: t, ctimeNs: t }
   }
   nodes.set('/', makeNode(S_IFDIR | 0o1777, null))
 
   const calls: RecordedCall[] = []
   const inFlight = { now: 0, peak: 0 }
-  const slowOps = new Set<string>(options.slowOps ?? [])
+  const slow = options.slow ?? (() => false)
   const get = (path: string): Node | undefined => nodes.get(path)
   const addChild = (path: string, mode: number): number => {
     if (nodes.has(path)) return Fuse.EEXIST
@@ -117,30 +115,6 @@ export async function mountMiniFs (options: MiniFsOptions = {}): Promise<MiniFs>
     },
     open: (path, _flags, cb) => cb(get(path) === undefined ? Fuse.ENOENT : 0, 0),
     release: (_path, _fd, cb) => cb(0),
-    read: (path, _fd, buf, len, pos, cb) => {
-      const n = get(path)
-      if (n === undefined) return cb(Fuse.ENOENT)
-      cb(n.data.copy(buf, 0, pos, Math.min(pos + len, n.data.length)))
-    },
-    write: (path, _fd, buf, len, pos, cb) => {
-      const n = get(path)
-      if (n === undefined) return cb(Fuse.ENOENT)
-      const data = Buffer.alloc(Math.max(n.data.length, pos + len))
-      n.data.copy(data)
-      buf.copy(data, pos, 0, len)
-      n.data = data
-      n.mtimeNs = n.ctimeNs = nowNs()
-      cb(len)
-    },
-    truncate: (path, size, cb) => {
-      const n = get(path)
-      if (n === undefined) return cb(Fuse.ENOENT)
-      const data = Buffer.alloc(size)
-      n.data.copy(data, 0, 0, Math.min(size, n.data.length))
-      n.data = data
-      n.mtimeNs = n.ctimeNs = nowNs()
-      cb(0)
-    },
     unlink: (path, cb) => cb(nodes.delete(path) ? 0 : Fuse.ENOENT),
     mkdir: (path, mode, cb) => {
       calls.push({ op: 'mkdir', path, caller: fuse.callerContext, mode })
@@ -170,7 +144,6 @@ export async function mountMiniFs (options: MiniFsOptions = {}): Promise<MiniFs>
     }
   }
 
-  const miniFs = { slow: true }
   for (const name of Object.keys(ops) as Array<keyof FuseOps>) {
     const inner = ops[name] as (...args: unknown[]) => void
     ops[name] = ((...args: unknown[]) => {
@@ -178,8 +151,7 @@ export async function mountMiniFs (options: MiniFsOptions = {}): Promise<MiniFs>
       inFlight.peak = Math.max(inFlight.peak, inFlight.now)
       const cb = args.pop() as (...res: unknown[]) => void
       const done = (...res: unknown[]): void => { inFlight.now--; cb(...res) }
-      if (!slowOps.has(name) || !miniFs.slow) return inner(...args, done)
-      // A slowed op runs after the await, where fuse.callerContext is already null.
+      if (!slow(name, args[0] as string)) return inner(...args, done)
       void sleep(5 + Math.random() * 15).then(() => inner(...args, done))
     }) as never
   }
@@ -192,10 +164,15 @@ export async function mountMiniFs (options: MiniFsOptions = {}): Promise<MiniFs>
     defaultPermissions: true,
     timeout: options.timeout ?? false
   })
-  await new Promise<void>((resolve, reject) => fuse.mount(err => err ? reject(err) : resolve()))
+  try {
+    await new Promise<void>((resolve, reject) => fuse.mount(err => err ? reject(err) : resolve()))
+  } catch (err) {
+    await rmdir(mnt).catch(() => {})
+    throw err
+  }
 
   let mounted = true
-  return Object.assign(miniFs, {
+  return {
     mnt,
     fuse,
     calls,
@@ -206,5 +183,5 @@ export async function mountMiniFs (options: MiniFsOptions = {}): Promise<MiniFs>
       await new Promise<void>((resolve, reject) => fuse.unmount(err => err ? reject(err) : resolve()))
       await rmdir(mnt)
     }
-  })
+  }
 }

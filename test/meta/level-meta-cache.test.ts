@@ -2,6 +2,7 @@ import t from 'tap'
 import { ROOT_INO, type Ino } from '../../src/ids.js'
 import type { LevelMeta } from '../../src/meta/level-meta.js'
 import { LruCache } from '../../src/meta/lru-cache.js'
+import type { Space } from '../../src/meta/space.js'
 import { attrs, ino, openMeta } from './helpers.js'
 
 /** Deterministic PRNG so a failure replays. */
@@ -83,6 +84,9 @@ for (const cacheEntries of [16, 100_000]) {
             if (op < 0.5) touchedInos.push(i)
             else touchedNames.push(n)
           }
+          // reads in flight across the commit: they must not put an older value into the cache
+          for (const i of touchedInos) work.push(meta.getInode(i))
+          for (const n of touchedNames) work.push(meta.lookup(ROOT_INO, n))
           work.push(txn.commit().then((v) => {
             committed.push(v)
             return afterCommit(v, touchedInos, touchedNames)
@@ -101,6 +105,41 @@ for (const cacheEntries of [16, 100_000]) {
     t.same(await mismatches(meta, inos, names), [])
   })
 }
+
+t.test('a read in flight across a commit does not put the old value into the cache', async (t) => {
+  const meta = await openMeta(t.testdir(), { cacheEntries: 1 })
+  t.teardown(() => meta.close())
+  const x = meta.allocIno()
+  const y = meta.allocIno()
+  await meta.begin().putInode(attrs(x, { size: 1 })).commit()
+  await meta.begin().putInode(attrs(y)).commit() // evicts x
+  // Hold the read of x after LevelDB answered, until the commit below has returned.
+  const root = (meta as unknown as { sp: { inode: Space } }).sp.inode.db
+  const values = root.values.bind(root)
+  let answered!: () => void
+  const answeredP = new Promise<void>((resolve) => { answered = resolve })
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  root.values = ((opts: never) => {
+    const it = values(opts)
+    const nextv = it.nextv.bind(it)
+    it.nextv = (async (n: number) => {
+      const rows = await nextv(n)
+      answered()
+      await gate
+      return rows
+    }) as typeof it.nextv
+    return it
+  }) as typeof root.values
+  const inFlight = meta.getInode(x)
+  await answeredP
+  root.values = values as typeof root.values
+  await meta.begin().putInode(attrs(x, { size: 2 })).commit()
+  release()
+  t.equal((await inFlight)?.size, 1, 'the read that started before the commit saw the old value')
+  t.equal((await meta.getInode(x))?.size, 2, 'and did not cache it')
+  t.equal((await meta.getInode(x))?.size, 2)
+})
 
 t.test('cached records are copies', async (t) => {
   const meta = await openMeta(t.testdir())

@@ -1,5 +1,5 @@
 import { execFile, type ExecFileOptions } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -50,6 +50,7 @@ export interface TestMount {
 export async function tempMount(opts: { config?: Record<string, unknown>; mount?: boolean } = {}): Promise<TestMount> {
   await mkdir(RUN_DIR, { recursive: true })
   const dir = await mkdtemp(join(tmpdir(), 'tierfs-t-'))
+  await traversable(dir)
   const store = join(dir, 'store')
   const mnt = join(dir, 'mnt')
   await mkdir(mnt)
@@ -100,6 +101,17 @@ export async function tempMount(opts: { config?: Record<string, unknown>; mount?
   }
   if (opts.mount !== false) await m.mount()
   return m
+}
+
+/**
+ * Lets every uid reach the mount point (tests run commands as other users through it): mkdtemp
+ * creates 0700 directories, and a private TMPDIR may be 0700 too.
+ */
+async function traversable(dir: string): Promise<void> {
+  await chmod(dir, 0o755)
+  const tmp = tmpdir()
+  const mode = (await stat(tmp)).mode & 0o7777
+  if ((mode & 0o011) !== 0o011) await chmod(tmp, mode | 0o011)
 }
 
 async function readRegistry(mnt: string): Promise<string> {

@@ -1,0 +1,177 @@
+import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { createReadStream } from 'node:fs'
+import { open, readFile, stat, writeFile } from 'node:fs/promises'
+import { createHash, randomInt } from 'node:crypto'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { ROOT, tempMount, type TestMount } from '../support/tierfs-mount.js'
+import { pseudoRandom, sha256, sha256File, sleep, waitSealed } from '../support/e2e-io.js'
+
+const WRITER = join(ROOT, 'test/e2e/fixtures/crash-writer.mjs')
+const ITERATIONS = Number(process.env.TIERFS_CRASH_ITERATIONS ?? 20)
+const MiB = 1024 * 1024
+
+interface Begin { ev: 'begin'; path: string; kind: string; keep: Array<{ offset: number; length: number; sha256: string }>; minSize: number }
+interface Done { ev: 'done'; path: string; sha256: string; size: number; how: 'fsync' | 'close' }
+type Line = Begin | Done
+
+interface WriterRun {
+  lines: Line[]
+  exit: Promise<{ code: number | null; signal: string | null; stderr: string }>
+  kill(): void
+}
+
+function startWriter(dir: string, seed: number, budget: number): WriterRun {
+  const child = spawn(process.execPath, [WRITER, dir, String(seed), String(budget)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const lines: Line[] = []
+  createInterface({ input: child.stdout }).on('line', (l) => lines.push(JSON.parse(l) as Line))
+  let stderr = ''
+  child.stderr.setEncoding('utf8')
+  child.stderr.on('data', (d: string) => { stderr += d })
+  const exit = new Promise<{ code: number | null; signal: string | null; stderr: string }>((ok) => {
+    // 'close' waits for stdout to end, so every line is in `lines`.
+    child.on('close', (code, signal) => ok({ code, signal, stderr }))
+  })
+  return { lines, exit, kill: () => child.kill('SIGKILL') }
+}
+
+async function hashRange(path: string, offset: number, length: number): Promise<string> {
+  const h = createHash('sha256')
+  if (length > 0) for await (const b of createReadStream(path, { start: offset, end: offset + length - 1, highWaterMark: 1 << 20 })) h.update(b as Buffer)
+  return h.digest('hex')
+}
+
+/** Last event per path: what the file must hold now. */
+function lastEvents(lines: Line[]): Map<string, Line> {
+  const last = new Map<string, Line>()
+  for (const l of lines) last.set(l.path, l)
+  return last
+}
+
+/**
+ * Checks every file the writer touched: acknowledged ones exactly, in-progress ones against
+ * their keep ranges. Returns the hash each file has now (the expectation from here on).
+ */
+async function verify(t: Test, dir: string, lines: Line[], label: string): Promise<Map<string, string>> {
+  const now = new Map<string, string>()
+  let acked = 0
+  let fsynced = 0
+  let inProgress = 0
+  for (const [path, ev] of lastEvents(lines)) {
+    const full = join(dir, path)
+    const st = await stat(full).catch((err: NodeJS.ErrnoException) => err)
+    if (ev.ev === 'done') {
+      acked++
+      if (ev.how === 'fsync') fsynced++
+      if (st instanceof Error) { t.fail(`${label} ${path}: acknowledged (${ev.how}) but ${st.code}`); continue }
+      const got = await sha256File(full).catch((err: NodeJS.ErrnoException) => `read failed: ${err.code}`)
+      if (st.size !== ev.size || got !== ev.sha256) {
+        t.fail(`${label} ${path}: acknowledged (${ev.how}) ${ev.size} bytes, found ${st.size} bytes, contents ${got === ev.sha256 ? 'match' : 'differ'}`)
+      }
+      now.set(path, got)
+      continue
+    }
+    inProgress++
+    if (st instanceof Error) {
+      if (ev.kind !== 'create' || st.code !== 'ENOENT') t.fail(`${label} ${path}: ${ev.kind} in progress, file ${st.code}`)
+      continue
+    }
+    if (st.size < ev.minSize) t.fail(`${label} ${path}: ${ev.kind} in progress: ${st.size} bytes, below the ${ev.minSize} it had`)
+    for (const k of ev.keep) {
+      const got = await hashRange(full, k.offset, k.length).catch((err: NodeJS.ErrnoException) => `read failed: ${err.code}`)
+      if (got !== k.sha256) t.fail(`${label} ${path}: ${ev.kind} in progress destroyed bytes ${k.offset}..${k.offset + k.length} it never wrote`)
+    }
+    now.set(path, await sha256File(full))
+  }
+  t.comment(`${label}: ${acked} acknowledged files (${fsynced} fsynced), ${inProgress} in progress at the kill`)
+  return now
+}
+
+async function fsckClean(t: Test, m: TestMount, label: string): Promise<void> {
+  const r = await m.cli(['fsck', m.store, '--json'])
+  if (r.code !== 0) t.fail(`${label}: fsck exit ${r.code}: ${r.stdout}${r.stderr}`)
+  else {
+    const rep = JSON.parse(r.stdout) as { problems: unknown[]; pendingStaging: number }
+    if (rep.problems.length > 0) t.fail(`${label}: fsck problems ${JSON.stringify(rep.problems)}`)
+  }
+}
+
+t.test(`kill -9 of the daemon under a writer, ${ITERATIONS} times`, async (t) => {
+  const m = await tempMount()
+  t.teardown(() => m.cleanup())
+  const seed = Number(process.env.TIERFS_CRASH_SEED ?? randomInt(2 ** 31))
+  t.comment(`seed ${seed} (TIERFS_CRASH_SEED to repeat the writers; kill times vary)`)
+  const expected = new Map<string, string>()
+  const failuresBefore = (): number => t.counts.fail
+  for (let i = 0; i < ITERATIONS; i++) {
+    const dir = join(m.mnt, `it${i}`)
+    const writer = startWriter(dir, seed + i, 6 * MiB)
+    const delay = randomInt(1500)
+    await sleep(delay)
+    await m.kill9()
+    const killedAt = writer.lines.length
+    const timer = setTimeout(() => writer.kill(), 15_000)
+    const ex = await writer.exit
+    clearTimeout(timer)
+    t.comment(`iteration ${i}: killed after ${delay} ms, ${killedAt} events; writer exit ${ex.code ?? ex.signal} ${ex.stderr.trim()}`)
+    await m.mount()
+    const now = await verify(t, dir, writer.lines, `iteration ${i}`)
+    for (const [p, h] of now) expected.set(join(`it${i}`, p), h)
+    await m.umount()
+    await fsckClean(t, m, `iteration ${i}`)
+    await m.mount()
+    if (failuresBefore() > 0 && i >= 2) break
+  }
+  // Later crashes and recoveries must not disturb what earlier iterations left.
+  let bad = 0
+  for (const [p, h] of expected) {
+    const got = await sha256File(join(m.mnt, p)).catch((err: NodeJS.ErrnoException) => `read failed: ${err.code}`)
+    if (got !== h) { bad++; t.fail(`${p} changed after later crashes`) }
+  }
+  t.equal(bad, 0, `${expected.size} files from all iterations intact at the end`)
+  await waitSealed(m)
+  await m.umount()
+  await fsckClean(t, m, 'final')
+  t.equal(t.counts.fail, 0, 'no acknowledged data lost, fsck clean after every crash')
+})
+
+t.test('kill -9 while a 30 MiB file is being sealed', async (t) => {
+  const m = await tempMount()
+  t.teardown(() => m.cleanup())
+  const delays = [100, 170, 250, 330, 450, 600]
+  const files: Array<{ path: string; sum: string }> = []
+  for (const [i, delay] of delays.entries()) {
+    const data = pseudoRandom(`seal-${i}`, 30 * MiB)
+    const path = join(m.mnt, `big${i}`)
+    await writeFile(path, data)
+    const closedAt = Date.now()
+    await sleep(delay - (Date.now() - closedAt))
+    await m.kill9()
+    await m.mount()
+    const log = await readFile(join(m.store, 'log/tierfs.log'), 'utf8')
+    const resealed = log.split('\n').filter((l) => l.includes('resealing')).length
+    t.comment(`kill ${delay} ms after close: ${resealed} reseal lines in the log so far`)
+    files.push({ path, sum: sha256(data) })
+    for (const f of files) t.equal(await sha256File(f.path), f.sum, `${f.path} intact after the kill at ${delay} ms`)
+    await waitSealed(m)
+    await m.umount()
+    await fsckClean(t, m, `kill ${delay} ms after close`)
+    await m.mount()
+  }
+  // An overwrite in place of a sealed file, killed while it is resealed.
+  const target = files[0]!
+  const fh = await open(target.path, 'r+')
+  const patch = pseudoRandom('patch', 1 * MiB)
+  await fh.write(patch, 0, patch.length, 7 * MiB)
+  await fh.close()
+  await sleep(260)
+  await m.kill9()
+  await m.mount()
+  const expectedData = pseudoRandom('seal-0', 30 * MiB)
+  patch.copy(expectedData, 7 * MiB)
+  t.equal(await sha256File(target.path), sha256(expectedData), 'patched file intact after a kill during its reseal')
+  await waitSealed(m)
+  await m.umount()
+  await fsckClean(t, m, 'after the patch')
+})
