@@ -11,6 +11,7 @@ import { register, unregister } from '../src/store/registry.js'
 import { computeStatus } from '../src/store/status.js'
 import { Staging } from '../src/vfs/staging.js'
 import { TierfsVfs } from '../src/vfs/tierfs-vfs.js'
+import { RestorePoints } from '../src/backup/restore-points.js'
 
 export interface DaemonArgs {
   store: string
@@ -31,6 +32,7 @@ const QUIET = new Set(['NOT_FOUND', 'EXISTS', 'NOT_EMPTY', 'NO_XATTR', 'RANGE', 
 export class Daemon {
   private store: OpenStore | undefined
   private vfs: TierfsVfs | undefined
+  private restorePoints: RestorePoints | undefined
   private mounted: Mounted | undefined
   private control: Server | undefined
   private timers: NodeJS.Timeout[] = []
@@ -54,6 +56,14 @@ export class Daemon {
       { inlineMax: store.config.inlineMax, ...store.config.seal },
     ))
     await vfs.ready()
+    this.restorePoints = new RestorePoints({
+      meta: store.meta, sealAll: () => vfs.sealAll(), invalidateViews: () => vfs.views.invalidate(), nowMs: () => Date.now(),
+      resolveDir: async (path) => {
+        const st = await vfs.getattr(path)
+        if ((st.mode & 0o170000) !== 0o040000) throw TierfsError.notDir(path)
+        return vfs.resolve(path)
+      },
+    })
     const extra = this.args.options.filter((o) => o !== '' && o !== 'defaults' && o !== 'rw')
     this.mounted = await mountVfs(this.args.mountpoint, vfs, {
       ...DEFAULT_MOUNT_OPTIONS, ...store.config.mount, extra, debug: extra.includes('debug'),
@@ -108,6 +118,14 @@ export class Daemon {
         return { sealed: true }
       case 'collect':
         return this.collect()
+      case 'snapshot-create': {
+        const a = req.args ?? {}
+        return this.restorePoints?.create(String(a.workflow), String(a.path ?? '/'))
+      }
+      case 'snapshot-list':
+        return this.restorePoints?.list(req.args?.workflow === undefined ? undefined : String(req.args.workflow))
+      case 'snapshot-delete':
+        return this.restorePoints?.delete(String(req.args?.workflow), String(req.args?.name))
       case 'threads':
         return this.mounted?.threadLocals()
       case 'umount':

@@ -31,7 +31,6 @@ for arg in "$@"; do
   esac
 done
 
-missing=()
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() {
   printf '\nsetup: ERROR: %s\n' "$1" >&2
@@ -40,9 +39,22 @@ die() {
   printf '\n' >&2
   exit 1
 }
-# In --check mode a problem is recorded and the checks go on; otherwise it is fatal.
+# Problems are collected so that one run names all of them (a first line, then how to fix it).
+problems=()
 problem() {
-  if [ "$check_only" = 1 ]; then missing+=("$1"); else die "$@"; fi
+  local text=$1 line
+  shift
+  for line in "$@"; do text+=$'\n'"       $line"; done
+  problems+=("$text")
+}
+# Exits 1 listing the problems, if any.
+report_problems() {
+  [ "${#problems[@]}" -gt 0 ] || return 0
+  local p
+  printf '\n' >&2
+  for p in "${problems[@]}"; do printf 'setup: ERROR: %s\n' "$p" >&2; done
+  printf '\n' >&2
+  exit 1
 }
 
 # --- Node and npm -----------------------------------------------------------------------------
@@ -58,27 +70,21 @@ if [ ! -c /dev/fuse ] && [ "$(id -u)" = 0 ] && [ "$check_only" = 0 ]; then
   modprobe fuse >/dev/null 2>&1 || true
 fi
 if [ ! -c /dev/fuse ]; then
-  problem "/dev/fuse does not exist: the kernel's FUSE device is missing" \
+  problem "/dev/fuse does not exist: the kernel's FUSE device is missing." \
     "Load the module as root: modprobe fuse" \
     "In a container, start it with: --device /dev/fuse --cap-add SYS_ADMIN"
 elif [ ! -r /dev/fuse ] || [ ! -w /dev/fuse ]; then
-  problem "$(id -un) cannot open /dev/fuse ($(stat -c '%A %U:%G' /dev/fuse))" \
-    "tierfs mounts need /dev/fuse: run as root (e.g. sudo npm start / sudo npm test)."
+  problem "$(id -un) cannot open /dev/fuse ($(stat -c '%A %U:%G' /dev/fuse))." \
+    "tierfs mounts need it: run as root (e.g. sudo npm start, sudo npm test)."
 fi
 
 # --- Debian packages ----------------------------------------------------------------------------
-# libfuse2 is named libfuse2t64 from Debian 13 on; prefer that name where apt knows it.
-libfuse2_pkg() {
-  if apt-cache show libfuse2t64 >/dev/null 2>&1; then echo libfuse2t64; else echo libfuse2; fi
-}
 # shellcheck disable=SC2317  # invoked through need_deb
 have_libfuse2() {
   compgen -G '/usr/lib/*/libfuse.so.2' >/dev/null || compgen -G '/lib/*/libfuse.so.2' >/dev/null
 }
 # shellcheck disable=SC2317
 have() { command -v "$1" >/dev/null 2>&1; }
-
-debs=()
 need_deb() { # PACKAGE PRESENT-TEST...
   local pkg=$1
   shift
@@ -86,48 +92,51 @@ need_deb() { # PACKAGE PRESENT-TEST...
     case " ${debs[*]-} " in *" $pkg "*) ;; *) debs+=("$pkg") ;; esac
   fi
 }
-need_deb libfuse2 have_libfuse2
-need_deb fuse3 have fusermount
-need_deb fuse3 have fusermount3
-if [ "$want_test" = 1 ] || [ "$want_bench" = 1 ]; then
-  need_deb attr have getfattr
-  need_deb attr have setfattr
-fi
-if [ "$want_bench" = 1 ]; then
-  need_deb restic have restic
-  need_deb borgbackup have borg
-  need_deb fio have fio
-  need_deb rclone have rclone
-fi
-
-apt_names() { # the package names as apt-get should see them
+collect_debs() {
+  debs=()
+  need_deb libfuse2 have_libfuse2
+  need_deb fuse3 have fusermount
+  need_deb fuse3 have fusermount3
+  if [ "$want_test" = 1 ] || [ "$want_bench" = 1 ]; then
+    need_deb attr have getfattr
+    need_deb attr have setfattr
+  fi
+  if [ "$want_bench" = 1 ]; then
+    need_deb restic have restic
+    need_deb borgbackup have borg
+    need_deb fio have fio
+    need_deb rclone have rclone
+  fi
+}
+# The names to give apt-get: libfuse2 is libfuse2t64 from Debian 13 on.
+apt_names() {
   local p
   for p in "${debs[@]}"; do
-    if [ "$p" = libfuse2 ]; then libfuse2_pkg; else echo "$p"; fi
+    if [ "$p" = libfuse2 ] && apt-cache show libfuse2t64 >/dev/null 2>&1; then echo libfuse2t64; else echo "$p"; fi
   done
 }
 
-if [ "${#debs[@]}" -gt 0 ]; then
-  if [ "$check_only" = 1 ]; then
-    missing+=("Debian packages: ${debs[*]}")
-  elif [ "$(id -u)" != 0 ]; then
-    mapfile -t names < <(apt_names)
-    die "missing Debian packages: ${names[*]} (installing them needs root)" \
-      "Run as root:  apt-get update && apt-get install -y ${names[*]}" \
-      "then run this command again. (Never install Debian 'fuse': it removes fuse3.)"
-  else
-    say "installing Debian packages: ${debs[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=300 update -qq ||
-      die "apt-get update failed (see above)" "Check the apt sources and the network to Debian's mirrors."
-    mapfile -t names < <(apt_names)
-    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${names[@]}" ||
-      die "apt-get install ${names[*]} failed (see above)"
-    debs=()
-    need_deb libfuse2 have_libfuse2
-    need_deb fuse3 have fusermount
-    [ "${#debs[@]}" = 0 ] || die "still missing after apt-get install: ${debs[*]}"
-  fi
+collect_debs
+if [ "${#debs[@]}" -gt 0 ] && { [ "$check_only" = 1 ] || [ "$(id -u)" != 0 ]; }; then
+  mapfile -t names < <(apt_names)
+  problem "missing Debian packages: ${names[*]}" \
+    "Install them as root:  apt-get update && apt-get install -y ${names[*]}" \
+    "(Never install Debian 'fuse': it removes fuse3.)"
+fi
+
+# Nothing is installed while a problem stands that only the user can fix.
+[ "$check_only" = 1 ] || report_problems
+
+if [ "${#debs[@]}" -gt 0 ] && [ "$check_only" = 0 ]; then
+  say "installing Debian packages: ${debs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=300 update -qq ||
+    die "apt-get update failed (see above)" "Check the apt sources and the network to Debian's mirrors."
+  mapfile -t names < <(apt_names)
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${names[@]}" ||
+    die "apt-get install ${names[*]} failed (see above)"
+  collect_debs
+  [ "${#debs[@]}" = 0 ] || die "still missing after apt-get install: ${debs[*]}"
 fi
 
 # --- npm packages -------------------------------------------------------------------------------
@@ -165,7 +174,7 @@ EOF
 
 if ! npm_fresh; then
   if [ "$check_only" = 1 ]; then
-    missing+=("npm packages: node_modules is missing or differs from package-lock.json (npm ci)")
+    problem "npm packages: node_modules is missing or differs from package-lock.json (npm ci)"
   else
     say "installing npm packages (npm ci)"
     npm ci --include=dev --no-audit --no-fund ||
@@ -180,7 +189,7 @@ fi
 fuse_native_loads() { node -e "require('fuse-native')" >/dev/null 2>&1; }
 if [ -d node_modules ] && ! fuse_native_loads; then
   if [ "$check_only" = 1 ]; then
-    missing+=("fuse-native does not load with the tierfs patch (node scripts/patch-fuse-native.mjs)")
+    problem "fuse-native does not load with the tierfs patch (node scripts/patch-fuse-native.mjs)"
   else
     say "patching and rebuilding fuse-native"
     node scripts/patch-fuse-native.mjs || die "scripts/patch-fuse-native.mjs failed (see above)"
@@ -197,7 +206,7 @@ build_stale() {
 }
 if [ "$want_build" = 1 ] && build_stale; then
   if [ "$check_only" = 1 ]; then
-    missing+=("build: dist/ is missing or older than the sources (npm run build)")
+    problem "build: dist/ is missing or older than the sources (npm run build)"
   else
     say "building (npm run build)"
     # Stamped with the time the build started, so a source edited during the build stays stale.
@@ -208,9 +217,4 @@ if [ "$want_build" = 1 ] && build_stale; then
   fi
 fi
 
-if [ "${#missing[@]}" -gt 0 ]; then
-  say "missing:"
-  for m in "${missing[@]}"; do printf '  - %s\n' "$m" >&2; done
-  exit 1
-fi
-exit 0
+report_problems

@@ -8,6 +8,7 @@ const COMMANDS: Record<string, () => Promise<{ usage: string; run: (argv: string
   umount: () => import('./commands/umount.js'),
   status: () => import('./commands/status.js'),
   fsck: () => import('./commands/fsck.js'),
+  snapshot: () => import('./commands/snapshot.js'),
 }
 
 async function main(argv: string[]): Promise<number> {

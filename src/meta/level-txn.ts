@@ -142,7 +142,7 @@ export class LevelTxn implements Txn {
 
   putPin(pin: Pin): this {
     const key = pinKey(pin.workflow, pin.timeMs)
-    return this.push({ t: 'plain', space: 'pin', key, value: guard('pin', () => encodePinValue(pin.version)) })
+    return this.push({ t: 'plain', space: 'pin', key, value: guard('pin', () => encodePinValue(pin.version, pin.root)) })
   }
 
   deletePin(workflow: string, timeMs: number): this {

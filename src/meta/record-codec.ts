@@ -17,7 +17,7 @@
  *   chunk   0x01 pack:16 bytes offset:u64 length:u32 rawLength:u32 codec:u8 refs:u32
  *   pack    0x01 state:u8 size:u64 liveBytes:u64 chunkCount:u32 createdMs:u64
  *                tierLen:u8 tier keyLen:u16 key
- *   pin     0x01 version:u64
+ *   pin     0x01 version:u64 | 0x02 version:u64 root:u32 (the restore point's directory)
  */
 import { TierfsError } from '../errors.js'
 import { asChunkId, asIno, asPackId, asTierId, asVersion, type ChunkId, type Ino, type PackId, type Version } from '../ids.js'
@@ -309,16 +309,28 @@ export function decodePack(id: PackId, value: Uint8Array): PackRecord {
 
 // pin
 
-export function encodePinValue(version: Version): Buffer {
+const PIN_ROOT_V2 = 0x02
+
+/** Pins with a root directory use layout 0x02 (version, root ino); 0x01 (root = /) stays readable. */
+export function encodePinValue(version: Version, root?: Ino): Buffer {
   if (version < 0n) throw TierfsError.invalid(`pin version ${version}`)
-  const b = Buffer.allocUnsafe(9)
-  b[0] = V1
+  if (root === undefined) {
+    const b = Buffer.allocUnsafe(9)
+    b[0] = V1
+    b.writeBigUInt64BE(version, 1)
+    return b
+  }
+  checkU32(root, 'pin root')
+  const b = Buffer.allocUnsafe(13)
+  b[0] = PIN_ROOT_V2
   b.writeBigUInt64BE(version, 1)
+  b.writeUInt32BE(root, 9)
   return b
 }
 
 export function decodePin(workflow: string, timeMs: number, value: Uint8Array): Pin {
   const b = asBuffer(value)
-  if (b[0] !== V1) throw unknownFormat('pin', b)
-  return { workflow, timeMs, version: asVersion(b.readBigUInt64BE(1)) }
+  if (b[0] === V1) return { workflow, timeMs, version: asVersion(b.readBigUInt64BE(1)) }
+  if (b[0] === PIN_ROOT_V2) return { workflow, timeMs, version: asVersion(b.readBigUInt64BE(1)), root: asIno(b.readUInt32BE(9)) }
+  throw unknownFormat('pin', b)
 }

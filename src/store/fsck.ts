@@ -96,10 +96,12 @@ export async function fsck(deps: FsckDeps, opts: { repair: boolean }): Promise<F
       if (opts.repair && found !== undefined) txn.putChunk(fromEntry(found.pack, found.entry, refs))
       continue
     }
+    // A chunk no scan saw is judged by reading it where the index says: a scan of an unfinished
+    // pack stops at the first damaged record, and the intact records after it are not missing.
     const where = inPacks.get(c.id)
-    if (where === undefined || where.pack !== c.pack || where.entry.offset !== c.offset) {
-      problem('chunk-not-in-pack', `chunk ${c.id}: not at ${c.pack}@${c.offset}`, opts.repair && where !== undefined)
-      if (opts.repair && where !== undefined) txn.putChunk(fromEntry(where.pack, where.entry, refs))
+    if (where !== undefined && (where.pack !== c.pack || where.entry.offset !== c.offset)) {
+      problem('chunk-not-in-pack', `chunk ${c.id}: not at ${c.pack}@${c.offset}`, opts.repair)
+      if (opts.repair) txn.putChunk(fromEntry(where.pack, where.entry, refs))
     }
     if (refs > 0) live.set(c.pack, (live.get(c.pack) ?? 0) + c.length)
     let ra = packAccess.get(c.pack)

@@ -60,6 +60,10 @@ export async function openStore(root: string, log: Logger, opts: { now?: () => n
   return {
     layout, config, meta, block, chunks,
     async close() {
+      // A clean stop leaves no pack open: the next start then has nothing to recover.
+      const txn = meta.begin()
+      await chunks.finishOpenPack(txn)
+      if (txn.size > 0) await txn.commit({ sync: true })
       await chunks.close()
       await block.close()
       await meta.close()

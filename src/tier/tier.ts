@@ -34,6 +34,10 @@ export type Warmth = 'warm' | 'warming' | 'cold'
  * - `list` streams every key under a prefix (flat, no delimiter), in no particular order.
  * - Failures are TierfsError (IO for transport problems, NOT_FOUND, NO_SPACE, CORRUPT); never
  *   raw backend errors. Messages never contain credentials.
+ * - A failure that may succeed when the same call is simply made again (HTTP 5xx, throttling,
+ *   connection refused/reset, timeouts) carries `detail.transient === true`; wrappers such as
+ *   RetryTier retry only those (`isTransient` in transient.ts). Without the mark a failure is
+ *   final: missing objects, missing buckets, access denied, bad keys.
  * - `ready()` and `close()` are idempotent.
  */
 export interface Tier {
@@ -55,4 +59,33 @@ export interface Tier {
   space(): Promise<{ free: number; total: number } | undefined>
   /** Absolute local path of `key` when `capabilities.localFiles`; undefined otherwise. */
   localPath(key: string): string | undefined
+}
+
+/** What a LocatorStore keeps for one key. */
+export interface LocatorEntry {
+  /** The backend's own id of the object (a Glacier archive id); opaque to the store. */
+  locator: string
+  /** The object's size in bytes, recorded at put (the backend cannot be asked cheaply). */
+  size: number
+}
+
+/**
+ * Where a tier whose backend assigns its own ids (Glacier: archive ids returned at upload, no
+ * keys, no listing short of a day-long inventory job) keeps the key -> id mapping. The chunk
+ * layer implements it on the pack records in metadata; the tier receives it in its constructor.
+ *
+ * Contract:
+ * - `set` is durable when it resolves and replaces any entry under the key; `delete` of a
+ *   missing key succeeds.
+ * - `get` sees every `set`/`delete` that resolved before it was called.
+ * - `keys` streams every entry whose key starts with `prefix` (flat, no delimiter), in no
+ *   particular order; entries changed during the walk may or may not appear.
+ * - Keys are tier keys (see `Tier`); values are stored verbatim.
+ * - Failures are TierfsError.
+ */
+export interface LocatorStore {
+  get(key: string): Promise<LocatorEntry | undefined>
+  set(key: string, entry: LocatorEntry): Promise<void>
+  delete(key: string): Promise<void>
+  keys(prefix: string): AsyncIterable<LocatorEntry & { key: string }>
 }

@@ -75,10 +75,6 @@ t.test('mount refuses bad stores', async (t) => {
   t.ok(r.stderr.includes(m.store), `store in use: names the store (${r.stderr.trim()})`)
   await assertNothingMounted(t, mnt2)
 
-  r = await m.cli(['mount', m.store, m.mnt, '-o', 'bogus_option'])
-  t.not(r.code, 0, 'unknown -o option: non-zero exit')
-  t.match(r.stderr, /bogus_option/, `unknown -o option: names it (${r.stderr.trim()})`)
-
   const fresh = await tempMount({ mount: false })
   t.teardown(() => fresh.cleanup())
   r = await fresh.cli(['mount', fresh.store, fresh.mnt, '-o', 'nonsense=1'])
@@ -95,7 +91,12 @@ t.test('mount refuses bad stores', async (t) => {
   t.not(r.code, 0, 'status of a path nothing serves')
 })
 
-t.test('a corrupt chunk fails reads of its file only', async (t) => {
+/**
+ * Writes a victim and a bystander file, stops the daemon (`umount`, or kill -9 so the pack is
+ * left open), flips one byte inside the victim's first chunk, remounts and checks that only the
+ * victim fails, that the log and fsck name the damage.
+ */
+async function corruptChunk(t: Test, stop: 'umount' | 'kill9'): Promise<void> {
   const m: TestMount = await tempMount()
   t.teardown(() => m.cleanup())
   const victim = pseudoRandom('victim', 3 * MiB)
@@ -106,7 +107,8 @@ t.test('a corrupt chunk fails reads of its file only', async (t) => {
   await mkdir(join(m.mnt, 'dir'))
   await writeFile(join(m.mnt, 'dir/small'), 'inline data')
   await waitSealed(m)
-  await m.umount()
+  if (stop === 'umount') await m.umount()
+  else await m.kill9()
 
   // The victim's first chunk: the first record of the first pack (it was sealed first, alone).
   const packs: string[] = []
@@ -169,4 +171,8 @@ t.test('a corrupt chunk fails reads of its file only', async (t) => {
   t.equal(human.code, 1)
   t.match(human.stdout, new RegExp(`PROBLEM chunk-corrupt: chunk ${target.id}`), 'the human report names the chunk')
   await m.mount()
-})
+}
+
+t.test('a corrupt chunk fails reads of its file only', (t) => corruptChunk(t, 'umount'))
+
+t.test('a corrupt chunk in a pack left open by a crash fails reads of its file only', (t) => corruptChunk(t, 'kill9'))

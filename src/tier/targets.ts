@@ -1,0 +1,107 @@
+import { isAbsolute, resolve } from 'node:path'
+import { TierfsError } from '../errors.js'
+import type { TierId } from '../ids.js'
+import { LocalTier } from './local-tier.js'
+import { S3_RESTORE_TIERS, S3_STORAGE_CLASSES, S3Tier, type S3TierOptions } from './s3-tier.js'
+import { TargetFields } from './target-fields.js'
+import type { Tier } from './tier.js'
+import { checkKey } from './tier-key.js'
+
+/**
+ * Targets: the places tiers live, as written in the daemon config under `targets.<name>`.
+ * Each variant is a `type` tag plus its backend's options; credentials are never part of one
+ * (every backend takes them from its SDK's standard chain). `parseTarget` validates raw JSON
+ * into a variant with every default filled in; `makeTier` builds the plain backend (wrappers
+ * such as RetryTier, LimitTier and MetricsTier are composed by the caller).
+ */
+export type TargetConfig = LocalTargetConfig | S3TargetConfig
+
+/** A local directory (disk, EBS, SAN mount). */
+export interface LocalTargetConfig {
+  type: 'local'
+  name: string
+  /** Relative paths are resolved against `MakeTierOptions.baseDir`. */
+  path: string
+}
+
+/** An S3 or S3-compatible bucket; see S3TierOptions for each field. */
+export interface S3TargetConfig extends S3TierOptions {
+  type: 's3'
+}
+
+export interface MakeTierOptions {
+  /** Directory that relative local paths are resolved against (the store). Default: cwd. */
+  baseDir?: string
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
+const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+
+/** Validates `targets.<name>` and fills in defaults. Errors are CONFIG and name the field. */
+export function parseTarget(name: string, raw: unknown): TargetConfig {
+  if (!NAME_RE.test(name)) throw new TierfsError('CONFIG', `targets: ${JSON.stringify(name)} is not a valid target name (letters, digits, '.', '_', '-')`)
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new TierfsError('CONFIG', `targets.${name} must be an object`)
+  const r = raw as Record<string, unknown>
+  switch (r.type) {
+    case 'local': return parseLocal(new TargetFields(name, r))
+    case 's3': return parseS3(new TargetFields(name, r))
+    case undefined: throw new TierfsError('CONFIG', `targets.${name}.type is required`)
+    default: throw new TierfsError('CONFIG', `targets.${name}.type ${JSON.stringify(String(r.type))} is not a known target type`)
+  }
+}
+
+/** Builds the backend for a parsed target. */
+export function makeTier(id: TierId, target: TargetConfig, opts: MakeTierOptions = {}): Tier {
+  switch (target.type) {
+    case 'local': return new LocalTier(id, isAbsolute(target.path) ? target.path : resolve(opts.baseDir ?? '.', target.path))
+    case 's3': return new S3Tier(id, target)
+  }
+}
+
+function parseLocal(f: TargetFields): LocalTargetConfig {
+  const cfg: LocalTargetConfig = { type: 'local', name: f.name, path: f.string('path') }
+  f.done('local targets need none')
+  return cfg
+}
+
+function parseS3(f: TargetFields): S3TargetConfig {
+  const bucket = f.string('bucket')
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/.test(bucket)) f.fail('bucket', 'is not a valid bucket name')
+  const prefix = (f.optionalString('prefix') ?? '').replace(/^\/+|\/+$/g, '')
+  if (prefix !== '') {
+    try {
+      checkKey(prefix)
+    } catch {
+      f.fail('prefix', "may hold only letters, digits, '.', '_', '-' and '/' separators")
+    }
+  }
+  const endpoint = f.optionalString('endpoint')
+  if (endpoint !== undefined && !/^https?:\/\/[^/\s]+(\/\S*)?$/.test(endpoint)) f.fail('endpoint', 'must be an http:// or https:// URL')
+  const region = f.optionalString('region')
+  const profile = f.optionalString('profile')
+  const storageClass = f.oneOf('storageClass', S3_STORAGE_CLASSES, 'STANDARD')
+  const partSize = f.number('partSize', 16 * MiB, { min: 5 * MiB, max: 5 * GiB, integer: true })
+  const cfg: S3TargetConfig = {
+    type: 's3',
+    name: f.name,
+    bucket,
+    prefix,
+    forcePathStyle: f.boolean('forcePathStyle', endpoint !== undefined),
+    storageClass,
+    checksumMode: f.oneOf('checksumMode', ['when-required', 'when-supported'] as const, 'when-required'),
+    partSize,
+    multipartThreshold: f.number('multipartThreshold', partSize, { min: 5 * MiB, max: 5 * GiB, integer: true }),
+    restoreTier: f.oneOf('restoreTier', S3_RESTORE_TIERS, 'Standard'),
+    restoreDays: f.number('restoreDays', 3, { min: 1, max: 3650, integer: true }),
+    maxConnections: f.number('maxConnections', 16, { min: 1, max: 1024, integer: true }),
+    connectTimeoutMs: f.number('connectTimeoutMs', 10_000, { min: 100, max: 600_000, integer: true }),
+    idleTimeoutMs: f.number('idleTimeoutMs', 120_000, { min: 100, max: 3_600_000, integer: true }),
+  }
+  if (endpoint !== undefined) cfg.endpoint = endpoint
+  if (region !== undefined) cfg.region = region
+  if (profile !== undefined) cfg.profile = profile
+  if (cfg.restoreTier === 'Expedited' && storageClass === 'DEEP_ARCHIVE') f.fail('restoreTier', 'Expedited is not available for DEEP_ARCHIVE (use Standard or Bulk)')
+  f.done('use the AWS credential chain: environment, a profile in ~/.aws/credentials, or an instance role')
+  return cfg
+}

@@ -1,0 +1,88 @@
+import t from 'tap'
+import { RestorePoints } from '../../src/backup/restore-points.js'
+import { TierfsError } from '../../src/errors.js'
+import { O_RDONLY, O_RDWR } from '../../src/vfs/vfs.js'
+import { removeFixture, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
+
+async function put(fx: VfsFixture, path: string, text: string): Promise<void> {
+  const fh = await fx.vfs.create(path, 0o644, 0o101, ROOT_CALLER)
+  await fx.vfs.write(fh, Buffer.from(text), 0)
+  await fx.vfs.release(fh)
+}
+
+async function get(fx: VfsFixture, path: string): Promise<string> {
+  const fh = await fx.vfs.open(path, O_RDONLY, ROOT_CALLER)
+  const buf = Buffer.alloc(1024)
+  const n = await fx.vfs.read(fh, buf, 0)
+  await fx.vfs.release(fh)
+  return buf.subarray(0, n).toString()
+}
+
+const code = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: unknown) => (e instanceof TierfsError ? e.code : String(e)))
+
+t.test('restore points are pinned versions shown read-only under /.snapshots', async (t) => {
+  const fx = await vfsStore()
+  t.teardown(async () => { await fx.close(); await removeFixture(fx) })
+  const v = fx.vfs
+  let clock = Date.parse('2026-11-21T02:00:00Z')
+  const rp = new RestorePoints({
+    meta: fx.store.meta, sealAll: () => v.sealAll(), invalidateViews: () => v.views.invalidate(),
+    resolveDir: (p) => v.resolve(p), nowMs: () => clock,
+  })
+  await v.mkdir('/hbase', 0o755, ROOT_CALLER)
+  await put(fx, '/hbase/f', 'night one')
+  await put(fx, '/outside', 'not in the workflow')
+  const first = await rp.create('nightly', '/hbase')
+  t.equal(first.name, '2026-11-21T02:00:00Z')
+  await put(fx, '/hbase/f', 'night two!')
+  await put(fx, '/hbase/g', 'new')
+  const dup = await rp.create('nightly', '/hbase')
+  t.equal(dup.name, '2026-11-21T02:00:01Z', 'same second: the next free second')
+  clock += 86_400_000
+  await v.unlink('/hbase/g')
+  const third = await rp.create('nightly', '/hbase')
+
+  t.same((await v.readdir('/.snapshots')).map((e) => e.name), ['nightly'])
+  t.same((await v.readdir('/.snapshots/nightly')).map((e) => e.name), [first.name, dup.name, third.name, 'latest'])
+  t.equal(await v.readlink('/.snapshots/nightly/latest'), third.name)
+  t.equal(await get(fx, `/.snapshots/nightly/${first.name}/f`), 'night one')
+  t.equal(await get(fx, `/.snapshots/nightly/${dup.name}/f`), 'night two!')
+  t.same((await v.readdir(`/.snapshots/nightly/${dup.name}`)).map((e) => e.name).sort(), ['f', 'g'])
+  t.same((await v.readdir(`/.snapshots/nightly/${third.name}`)).map((e) => e.name), ['f'])
+  t.equal(await get(fx, '/.snapshots/nightly/latest/f'), 'night two!', 'paths through latest resolve')
+  t.equal(await code(v.getattr(`/.snapshots/nightly/${first.name}/outside`)), 'NOT_FOUND', 'only the workflow tree')
+  t.same((await v.readdir('/')).map((e) => e.name).sort(), ['hbase', 'outside'], 'views are hidden from the root listing')
+
+  t.equal(await code(v.open(`/.snapshots/nightly/${first.name}/f`, O_RDWR, ROOT_CALLER)), 'READ_ONLY')
+  t.equal(await code(v.unlink(`/.snapshots/nightly/${first.name}/f`)), 'READ_ONLY')
+  t.equal(await code(v.mkdir(`/.snapshots/nightly/x`, 0o755, ROOT_CALLER)), 'READ_ONLY')
+  t.equal(await code(v.rename('/hbase/f', `/.snapshots/nightly/${first.name}/f2`, 0)), 'READ_ONLY')
+  t.equal(await code(v.mkdir('/.snapshots', 0o755, ROOT_CALLER)), 'EXISTS')
+  t.equal(await code(v.setxattr(`/.snapshots/nightly/${first.name}/f`, 'user.x', Buffer.from('1'), 0)), 'READ_ONLY')
+
+  await rp.delete('nightly', first.name)
+  t.equal(await code(v.getattr(`/.snapshots/nightly/${first.name}`)), 'NOT_FOUND')
+  t.same((await rp.list('nightly')).map((p) => p.name), [dup.name, third.name])
+})
+
+t.test('/.history shows the namespace at any instant inside the window', async (t) => {
+  let nowMs = Date.now()
+  const fx = await vfsStore()
+  t.teardown(async () => { await fx.close(); await removeFixture(fx) })
+  const v = fx.vfs
+  await put(fx, '/doc', 'draft')
+  await v.sealAll()
+  await new Promise((r) => setTimeout(r, 20))
+  const between = new Date().toISOString()
+  await new Promise((r) => setTimeout(r, 20))
+  await put(fx, '/doc', 'final')
+  await v.rename('/doc', '/doc.txt', 0)
+  nowMs = Date.now()
+  t.ok(nowMs > 0)
+  t.equal(await get(fx, `/.history/${between}/doc`), 'draft')
+  t.equal(await code(v.getattr(`/.history/${between}/doc.txt`)), 'NOT_FOUND')
+  t.equal(await get(fx, '/doc.txt'), 'final')
+  t.equal(await code(v.getattr('/.history/2001-01-01T00:00:00Z')), 'NOT_FOUND', 'outside the window')
+  t.equal(await code(v.getattr('/.history/not-a-time')), 'NOT_FOUND')
+  t.same(await v.readdir('/.history'), [])
+})

@@ -1,0 +1,33 @@
+import { startAzurite } from '../support/azurite-process.js'
+import { AzureTier } from '../../src/tier/azure-tier.js'
+import { asTierId } from '../../src/ids.js'
+import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob'
+const t0 = Date.now()
+const az = await startAzurite()
+console.log('started in', Date.now() - t0)
+await az.createContainer('cont1')
+const show = async (label: string, p: Promise<unknown>) => { try { console.log(label, 'ok', await p) } catch (e: any) { console.log(label, 'ERR', e.code, e.message, e.detail, e.cause?.statusCode, e.cause?.code, e.cause?.details?.errorCode) } }
+const hot = new AzureTier(asTierId('hot'), { endpoint: az.accountUrl, container: 'cont1' }, { env: az.env })
+await show('ready', hot.ready())
+await show('head missing', hot.head('nope'))
+await show('get missing', hot.get('nope'))
+await show('get range past', (async () => { await hot.put('a', { data: Buffer.from('hello') }); return (await hot.get('a', { offset: 10, length: 5 })).length })())
+const miss = new AzureTier(asTierId('miss'), { endpoint: az.accountUrl, container: 'nocontainer' }, { env: az.env })
+await show('missing container ready', miss.ready())
+const bad = new AzureTier(asTierId('bad'), { endpoint: az.accountUrl, container: 'cont1' }, { env: { AZURE_STORAGE_ACCOUNT: 'devstoreaccount1', AZURE_STORAGE_KEY: Buffer.alloc(64, 7).toString('base64') } })
+await show('bad key ready', bad.ready())
+const arch = new AzureTier(asTierId('arch'), { endpoint: az.accountUrl, container: 'cont1', accessTier: 'Archive' }, { env: az.env })
+await show('arch put', arch.put('x', { data: Buffer.from('archived') }))
+await show('arch get', arch.get('x'))
+await show('arch warmth', arch.warmth('x'))
+const svc = new BlobServiceClient(az.accountUrl, new StorageSharedKeyCredential('devstoreaccount1', az.env.AZURE_STORAGE_KEY!))
+const b = svc.getContainerClient('cont1').getBlobClient('x')
+const p = await b.getProperties(); console.log('props', p.accessTier, p.archiveStatus, p.accessTierInferred, p.rehydratePriority)
+await show('arch warmup', arch.warmup('x'))
+const p2 = await b.getProperties(); console.log('props after', p2.accessTier, p2.archiveStatus, p2.rehydratePriority)
+await show('arch warmth after', arch.warmth('x'))
+await show('arch get after', arch.get('x').then(String))
+const dead = new AzureTier(asTierId('dead'), { endpoint: 'http://127.0.0.1:1/devstoreaccount1', container: 'cont1' }, { env: az.env })
+await show('dead', dead.ready())
+await az.stop()
+console.log('total', Date.now() - t0)
