@@ -67,6 +67,7 @@ else
 fi
 
 RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tierfs-test.XXXXXX")
+chmod 755 "$RUN_TMP" # tests reach mounts under it as other users
 mapfile -t mounts_before < <(fuse_mounts_under "$ROOT/.tap")
 cleaned=0
 cleanup() {

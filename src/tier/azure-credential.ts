@@ -1,8 +1,9 @@
-import { StorageSharedKeyCredential, type BlobServiceClient } from '@azure/storage-blob'
+import type { TokenCredential } from '@azure/core-auth'
+import { StorageSharedKeyCredential } from '@azure/storage-blob'
 import { TierfsError } from '../errors.js'
 
-/** Whatever BlobServiceClient accepts as a credential (shared key, token credential, ...). */
-export type AzureCredential = NonNullable<ConstructorParameters<typeof BlobServiceClient>[1]>
+/** A credential BlobServiceClient accepts (@azure/core-auth comes with @azure/storage-blob). */
+export type AzureCredential = StorageSharedKeyCredential | TokenCredential
 
 /** Loads `@azure/identity`'s DefaultAzureCredential when that package is importable. */
 export type IdentityLoader = () => Promise<AzureCredential | undefined>

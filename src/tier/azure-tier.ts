@@ -1,15 +1,20 @@
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob'
+import { BlobServiceClient, type BlobClient, type ContainerClient } from '@azure/storage-blob'
 import { TierfsError } from '../errors.js'
 import type { TierId } from '../ids.js'
 import { resolveAzureCredential, type IdentityLoader } from './azure-credential.js'
-import { mapAzureError } from './azure-error.js'
+import { azureErrorCode, mapAzureError } from './azure-error.js'
 import type { ObjectInfo, Tier, TierCapabilities, Warmth } from './tier.js'
 import { checkKey } from './tier-key.js'
 
-export type AzureAccessTier = 'Hot' | 'Cool' | 'Cold' | 'Archive'
+export const AZURE_ACCESS_TIERS = ['Hot', 'Cool', 'Cold', 'Archive'] as const
+export type AzureAccessTier = (typeof AZURE_ACCESS_TIERS)[number]
+export const AZURE_REHYDRATE_TIERS = ['Hot', 'Cool'] as const
+export const AZURE_REHYDRATE_PRIORITIES = ['Standard', 'High'] as const
 
 /** Where and how an Azure Blob target stores objects. Never holds credentials. */
 export interface AzureTierOptions {
+  /** The target's name, used in messages. */
+  name: string
   /** Account URL: `https://<account>.blob.core.windows.net`, or `http://127.0.0.1:10000/devstoreaccount1` for azurite. */
   endpoint: string
   container: string
@@ -18,15 +23,15 @@ export interface AzureTierOptions {
   /** Access tier set on every upload. Default 'Hot'. 'Archive' makes the tier need warm-up. */
   accessTier?: AzureAccessTier
   /** Tier an archived blob is rehydrated to by `warmup`. Default 'Hot'. */
-  rehydrateTo?: 'Hot' | 'Cool'
-  /** Default 'Standard' (hours); 'High' costs more and is faster. */
-  rehydratePriority?: 'Standard' | 'High'
+  rehydrateTo?: (typeof AZURE_REHYDRATE_TIERS)[number]
+  /** Default 'Standard' (up to 15 hours); 'High' costs more and can take under an hour. */
+  rehydratePriority?: (typeof AZURE_REHYDRATE_PRIORITIES)[number]
   /** Block size of staged uploads, bytes; larger sources are uploaded as blocks. Default 8 MiB. */
   blockSize?: number
   /** Blocks in flight per upload. Default 4. */
   uploadConcurrency?: number
-  /** HTTP attempts per request by the SDK itself. Default 1: retrying is the retry wrapper's job. */
-  maxTries?: number
+  /** Default 16. */
+  maxConnections?: number
 }
 
 /** Where the tier finds its credentials; tests point these at a private environment. */
@@ -43,6 +48,9 @@ const MiB = 1024 * 1024
  * made visible by one Put Block List, so readers never see a partial object. Uploads stream
  * from the source file block by block; memory stays bounded by the blocks in flight.
  *
+ * Credentials come only from the environment (see resolveAzureCredential). The SDK makes one
+ * attempt per request; failures carry `detail.transient` as the Tier contract says.
+ *
  * With `accessTier: 'Archive'` blobs go straight to the archive: `get` fails with AGAIN until
  * `warmup` (Set Blob Tier with a rehydrate priority) has finished the rehydration, which Azure
  * takes hours to do; `warmth` reads the blob's tier and archive status.
@@ -54,7 +62,7 @@ export class AzureTier implements Tier {
   private closed = false
 
   constructor(readonly id: TierId, readonly options: AzureTierOptions, private readonly from: AzureTierEnv = {}) {
-    this.capabilities = { rangeReads: true, needsWarmup: options.accessTier === 'Archive', maxConnections: 16, localFiles: false }
+    this.capabilities = { rangeReads: true, needsWarmup: options.accessTier === 'Archive', maxConnections: options.maxConnections ?? 16, localFiles: false }
     const p = (options.prefix ?? '').replace(/\/+$/, '')
     this.prefix = p === '' ? '' : `${checkKey(p)}/`
   }
@@ -69,9 +77,9 @@ export class AzureTier implements Tier {
   }
 
   async get(key: string, range?: { offset: number; length: number }): Promise<Buffer> {
-    const blob = (await this.container()).getBlobClient(this.name(key))
+    const blob = await this.blob(key)
     if (range !== undefined && range.length <= 0) {
-      if ((await this.head(key)) === undefined) throw new TierfsError('NOT_FOUND', `${this.id}: get ${key}: no such object`)
+      if ((await this.head(key)) === undefined) throw new TierfsError('NOT_FOUND', `${this.options.name}: get ${key}: no such object`)
       return Buffer.alloc(0)
     }
     try {
@@ -85,7 +93,7 @@ export class AzureTier implements Tier {
   }
 
   async put(key: string, source: { file: string } | { data: Buffer }): Promise<void> {
-    const blob = (await this.container()).getBlockBlobClient(this.name(key))
+    const blob = (await this.blob(key)).getBlockBlobClient()
     const blockSize = this.options.blockSize ?? 8 * MiB
     const opts = { blockSize, maxSingleShotSize: blockSize, concurrency: this.options.uploadConcurrency ?? 4, tier: this.options.accessTier ?? 'Hot' }
     try {
@@ -97,7 +105,7 @@ export class AzureTier implements Tier {
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
-    const blob = (await this.container()).getBlobClient(this.name(key))
+    const blob = await this.blob(key)
     try {
       const p = await blob.getProperties()
       return { key, size: p.contentLength ?? 0 }
@@ -109,7 +117,7 @@ export class AzureTier implements Tier {
   }
 
   async delete(key: string): Promise<void> {
-    const blob = (await this.container()).getBlobClient(this.name(key))
+    const blob = await this.blob(key)
     try {
       await blob.deleteIfExists({ deleteSnapshots: 'include' })
     } catch (err) {
@@ -132,11 +140,9 @@ export class AzureTier implements Tier {
   }
 
   async warmth(key: string): Promise<Warmth> {
-    const blob = (await this.container()).getBlobClient(this.name(key))
+    const blob = await this.blob(key)
     try {
-      const p = await blob.getProperties()
-      if (p.archiveStatus?.startsWith('rehydrate-pending-') === true) return 'warming'
-      return p.accessTier === 'Archive' ? 'cold' : 'warm'
+      return warmthOf(await blob.getProperties())
     } catch (err) {
       throw this.fail(err, 'warmth', key)
     }
@@ -144,7 +150,7 @@ export class AzureTier implements Tier {
 
   async warmup(key: string): Promise<void> {
     if ((await this.warmth(key)) !== 'cold') return
-    const blob = (await this.container()).getBlobClient(this.name(key))
+    const blob = await this.blob(key)
     try {
       await blob.setAccessTier(this.options.rehydrateTo ?? 'Hot', { rehydratePriority: this.options.rehydratePriority ?? 'Standard' })
     } catch (err) {
@@ -163,16 +169,18 @@ export class AzureTier implements Tier {
     return undefined
   }
 
-  private name(key: string): string {
-    return this.prefix + checkKey(key)
+  /** Validates the key before anything goes on the wire. */
+  private async blob(key: string): Promise<BlobClient> {
+    const name = this.prefix + checkKey(key)
+    return (await this.container()).getBlobClient(name)
   }
 
-  private fail(err: unknown, op: string, key: string): TierfsError {
-    return mapAzureError(err, { target: this.id, container: this.options.container, op, key })
+  private fail(err: unknown, op: string, key?: string): TierfsError {
+    return mapAzureError(err, { target: this.options.name, container: this.options.container, op, ...(key === undefined ? {} : { key }) })
   }
 
   private container(): Promise<ContainerClient> {
-    if (this.closed) return Promise.reject(new TierfsError('CLOSED', `${this.id}: tier is closed`))
+    if (this.closed) return Promise.reject(new TierfsError('CLOSED', `${this.options.name}: tier is closed`))
     this.opening ??= this.open().catch((err: unknown) => {
       this.opening = undefined
       throw err
@@ -181,26 +189,37 @@ export class AzureTier implements Tier {
   }
 
   private async open(): Promise<ContainerClient> {
-    const credential = await resolveAzureCredential(this.id, this.from.env, this.from.loadIdentity)
+    const { name, endpoint, container: containerName } = this.options
+    const credential = await resolveAzureCredential(name, this.from.env, this.from.loadIdentity)
     let service: BlobServiceClient
     try {
-      service = new BlobServiceClient(this.options.endpoint, credential, { retryOptions: { maxTries: this.options.maxTries ?? 1 } })
+      // One attempt per request: retrying is RetryTier's job, guided by `detail.transient`.
+      service = new BlobServiceClient(endpoint, credential, { retryOptions: { maxTries: 1 } })
     } catch (err) {
-      throw new TierfsError('CONFIG', `target ${this.id}: bad endpoint ${JSON.stringify(this.options.endpoint)}`, { cause: err })
+      throw new TierfsError('CONFIG', `target ${name}: endpoint ${JSON.stringify(endpoint)} is not a valid account URL`, { cause: err })
     }
-    const container = service.getContainerClient(this.options.container)
+    const container = service.getContainerClient(containerName)
     try {
       await container.getProperties()
     } catch (err) {
-      const e = mapAzureError(err, { target: this.id, container: this.options.container, op: 'open' })
-      // A container HEAD answers a bare 404 (no body); name the container all the same.
-      if ((err as { statusCode?: number }).statusCode === 404) {
-        throw new TierfsError('IO', `${this.id}: container ${this.options.container} of target ${this.id} does not exist`, { cause: err, detail: e.detail })
+      // A HEAD has no body: should a service omit the x-ms-error-code header, a 404 here still
+      // means the container is missing.
+      if ((err as { statusCode?: number }).statusCode === 404 && azureErrorCode(err) === undefined) {
+        throw new TierfsError('IO', `${name}: open: container ${containerName} of target ${name} does not exist`, { cause: err })
       }
-      throw e
+      throw this.fail(err, 'open')
     }
     return container
   }
+}
+
+/**
+ * Warmth from blob properties: a pending rehydration ('rehydrate-pending-to-hot/cool/cold') is
+ * 'warming', the Archive tier 'cold', any other tier 'warm'.
+ */
+export function warmthOf(p: { accessTier?: string; archiveStatus?: string }): Warmth {
+  if (p.archiveStatus?.startsWith('rehydrate-pending-') === true) return 'warming'
+  return p.accessTier === 'Archive' ? 'cold' : 'warm'
 }
 
 /** Reads a download body of known length into one buffer (the caller asked for exactly it). */

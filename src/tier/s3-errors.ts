@@ -71,7 +71,7 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): TierfsError {
     return new TierfsError('NOT_FOUND', `${where}: no such object`, { cause: err, detail })
   }
   if (code === 'NoSuchBucket') {
-    return new TierfsError('IO', `${where}: bucket ${ctx.bucket} does not exist (target ${ctx.target})`, { cause: err, detail })
+    return new TierfsError('IO', `${where}: bucket ${ctx.bucket} does not exist`, { cause: err, detail })
   }
   if (code === 'InvalidObjectState') {
     return new TierfsError('AGAIN', `${where}: the object is archived; warm it up and retry`, { cause: err, detail })

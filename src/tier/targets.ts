@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from 'node:path'
 import { TierfsError } from '../errors.js'
 import type { TierId } from '../ids.js'
+import { AZURE_ACCESS_TIERS, AZURE_REHYDRATE_PRIORITIES, AZURE_REHYDRATE_TIERS, AzureTier, type AzureTierOptions } from './azure-tier.js'
 import { LocalTier } from './local-tier.js'
 import { S3_RESTORE_TIERS, S3_STORAGE_CLASSES, S3Tier, type S3TierOptions } from './s3-tier.js'
 import { TargetFields } from './target-fields.js'
@@ -14,7 +15,7 @@ import { checkKey } from './tier-key.js'
  * into a variant with every default filled in; `makeTier` builds the plain backend (wrappers
  * such as RetryTier, LimitTier and MetricsTier are composed by the caller).
  */
-export type TargetConfig = LocalTargetConfig | S3TargetConfig
+export type TargetConfig = LocalTargetConfig | S3TargetConfig | AzureTargetConfig
 
 /** A local directory (disk, EBS, SAN mount). */
 export interface LocalTargetConfig {
@@ -27,6 +28,11 @@ export interface LocalTargetConfig {
 /** An S3 or S3-compatible bucket; see S3TierOptions for each field. */
 export interface S3TargetConfig extends S3TierOptions {
   type: 's3'
+}
+
+/** An Azure Blob Storage container; see AzureTierOptions for each field. */
+export interface AzureTargetConfig extends AzureTierOptions {
+  type: 'azure'
 }
 
 export interface MakeTierOptions {
@@ -46,6 +52,7 @@ export function parseTarget(name: string, raw: unknown): TargetConfig {
   switch (r.type) {
     case 'local': return parseLocal(new TargetFields(name, r))
     case 's3': return parseS3(new TargetFields(name, r))
+    case 'azure': return parseAzure(new TargetFields(name, r))
     case undefined: throw new TierfsError('CONFIG', `targets.${name}.type is required`)
     default: throw new TierfsError('CONFIG', `targets.${name}.type ${JSON.stringify(String(r.type))} is not a known target type`)
   }
@@ -56,6 +63,7 @@ export function makeTier(id: TierId, target: TargetConfig, opts: MakeTierOptions
   switch (target.type) {
     case 'local': return new LocalTier(id, isAbsolute(target.path) ? target.path : resolve(opts.baseDir ?? '.', target.path))
     case 's3': return new S3Tier(id, target)
+    case 'azure': return new AzureTier(id, target)
   }
 }
 
@@ -103,5 +111,35 @@ function parseS3(f: TargetFields): S3TargetConfig {
   if (profile !== undefined) cfg.profile = profile
   if (cfg.restoreTier === 'Expedited' && storageClass === 'DEEP_ARCHIVE') f.fail('restoreTier', 'Expedited is not available for DEEP_ARCHIVE (use Standard or Bulk)')
   f.done('use the AWS credential chain: environment, a profile in ~/.aws/credentials, or an instance role')
+  return cfg
+}
+
+function parseAzure(f: TargetFields): AzureTargetConfig {
+  const endpoint = f.string('endpoint')
+  if (!/^https?:\/\/[^/\s]+(\/\S*)?$/.test(endpoint)) f.fail('endpoint', 'must be the account URL (https://<account>.blob.core.windows.net)')
+  const container = f.string('container')
+  if (!/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(container)) f.fail('container', 'is not a valid container name (3-63 lowercase letters, digits, single hyphens)')
+  const prefix = (f.optionalString('prefix') ?? '').replace(/^\/+|\/+$/g, '')
+  if (prefix !== '') {
+    try {
+      checkKey(prefix)
+    } catch {
+      f.fail('prefix', "may hold only letters, digits, '.', '_', '-' and '/' separators")
+    }
+  }
+  const cfg: AzureTargetConfig = {
+    type: 'azure',
+    name: f.name,
+    endpoint,
+    container,
+    prefix,
+    accessTier: f.oneOf('accessTier', AZURE_ACCESS_TIERS, 'Hot'),
+    rehydrateTo: f.oneOf('rehydrateTo', AZURE_REHYDRATE_TIERS, 'Hot'),
+    rehydratePriority: f.oneOf('rehydratePriority', AZURE_REHYDRATE_PRIORITIES, 'Standard'),
+    blockSize: f.number('blockSize', 8 * MiB, { min: 256 * 1024, max: 4000 * MiB, integer: true }),
+    uploadConcurrency: f.number('uploadConcurrency', 4, { min: 1, max: 64, integer: true }),
+    maxConnections: f.number('maxConnections', 16, { min: 1, max: 1024, integer: true }),
+  }
+  f.done('set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY, in the daemon environment')
   return cfg
 }

@@ -25,7 +25,7 @@ export async function describeMachine(dir: string): Promise<Machine> {
     nproc: availableParallelism(),
     cpu: cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    disk: `${mount.split(/\s+/).slice(0, 2).join(' ')}${size ? `, ${size}` : ''}${rota === '0' ? ', non-rotational' : rota === '1' ? ', rotational' : ''}${model.length > 0 ? `, ${model.join(' ')}` : ''}`,
+    disk: `${mount.split(/\s+/).slice(0, 2).join(' ')}${size ? `, ${size}` : ''}${rota === '0' ? ', non-rotational' : rota === '1' ? ', reported rotational' : ''}${model.length > 0 ? `, ${model.join(' ')}` : ''}`,
     kernel: release(),
     node: process.version,
     libfuse: (await out('dpkg-query', ['-W', '-f=${Version}', 'libfuse2'])) || 'unknown',

@@ -21,6 +21,8 @@ export interface Subject {
   settle(): Promise<number>
   /** Peak resident set of the serving daemon so far (kB, VmHWM), or undefined without one. */
   peakRssKb(): Promise<number | undefined>
+  /** Resident set of the serving daemon right after its first mount (kB). */
+  readonly idleRssKb: number | undefined
   close(): Promise<void>
 }
 
@@ -58,6 +60,7 @@ export async function nativeSubject(base: string): Promise<Subject> {
     cold: dropCaches,
     settle: async () => 0,
     peakRssKb: async () => undefined,
+    idleRssKb: undefined,
     close: () => rm(root, { recursive: true, force: true }),
   }
 }
@@ -75,6 +78,7 @@ export async function passthroughSubject(base: string): Promise<Subject> {
     name: 'passthrough', root,
     cold: dropCaches,
     settle: async () => 0,
+    idleRssKb: child.pid === undefined ? undefined : (await procMemKb(child.pid))?.rss,
     peakRssKb: async () => (child.pid === undefined ? undefined : (await procMemKb(child.pid))?.hwm),
     async close() {
       const exited = new Promise((ok) => child.once('exit', ok))
@@ -118,6 +122,7 @@ export async function tierfsSubject(config?: Record<string, unknown>): Promise<T
   const stagingDir = join(m.store, 'block', 'staging')
   return {
     name: 'tierfs', root: m.mnt, mount: m,
+    idleRssKb: (await procMemKb(await m.pid()))?.rss,
     status: () => m.status(),
     async cold() {
       await notePeak()

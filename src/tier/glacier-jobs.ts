@@ -1,0 +1,93 @@
+import { TierfsError } from '../errors.js'
+import type { ByteRange } from './glacier-range.js'
+
+export type RetrievalTier = 'Expedited' | 'Standard' | 'Bulk'
+
+/** One archive-retrieval job of a key, as remembered between calls and across restarts. */
+export interface RetrievalJob {
+  jobId: string
+  /** The archive the job reads; a job of a replaced archive is stale and dropped. */
+  archiveId: string
+  /** The archive bytes the job retrieves, inclusive (the whole archive or a MiB-aligned range). */
+  start: number
+  end: number
+  tier: RetrievalTier
+  requestedAt: number
+  /** When Glacier reported the job Succeeded (ms); absent while in progress. */
+  completedAt?: number
+}
+
+/**
+ * Durable per-key record of the retrieval jobs a Glacier tier started, so a restarted daemon
+ * resumes polling instead of paying for a second retrieval. Values are opaque strings (JSON).
+ * `set` is durable when it resolves; `delete` of a missing key succeeds; failures are TierfsError.
+ * Without one, a GlacierTier remembers jobs in memory only.
+ */
+export interface RetrievalJobStore {
+  get(key: string): Promise<string | undefined>
+  set(key: string, record: string): Promise<void>
+  delete(key: string): Promise<void>
+}
+
+/** Glacier keeps a job's output at least 24 hours after completion; stop trusting it an hour early. */
+export const OUTPUT_LIFETIME_MS = 23 * 3600 * 1000
+
+export const covers = (job: RetrievalJob, r: ByteRange): boolean => job.start <= r.start && r.end <= job.end
+export const usable = (job: RetrievalJob, now: number): boolean => job.completedAt !== undefined && now - job.completedAt < OUTPUT_LIFETIME_MS
+
+/**
+ * The jobs of every key: cached in memory, written through to the store, with one critical
+ * section per key so that concurrent warm-ups of a key join one job instead of starting two.
+ */
+export class JobBook {
+  private readonly cache = new Map<string, RetrievalJob[]>()
+  private readonly tails = new Map<string, Promise<unknown>>()
+
+  constructor(private readonly store: RetrievalJobStore | undefined) {}
+
+  /** The live jobs of `key` for `archiveId`: jobs of other archives and expired outputs are dropped. */
+  async jobs(key: string, archiveId: string, now = Date.now()): Promise<RetrievalJob[]> {
+    let all = this.cache.get(key)
+    if (all === undefined) {
+      const raw = await this.store?.get(key)
+      all = raw === undefined ? [] : parseJobs(raw, key)
+      this.cache.set(key, all)
+    }
+    const live = all.filter((j) => j.archiveId === archiveId && (j.completedAt === undefined || usable(j, now)))
+    if (live.length !== all.length) await this.save(key, live)
+    return live
+  }
+
+  async save(key: string, jobs: RetrievalJob[]): Promise<void> {
+    this.cache.set(key, jobs)
+    if (this.store === undefined) return
+    if (jobs.length === 0) await this.store.delete(key)
+    else await this.store.set(key, JSON.stringify(jobs))
+  }
+
+  async forget(key: string): Promise<void> {
+    await this.save(key, [])
+  }
+
+  /** Runs `fn` after every earlier `exclusive` call for the same key has settled. */
+  exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve()
+    const run = prev.then(fn)
+    const tail = run.catch(() => undefined)
+    this.tails.set(key, tail)
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key)
+    })
+    return run
+  }
+}
+
+function parseJobs(raw: string, key: string): RetrievalJob[] {
+  try {
+    const v = JSON.parse(raw) as unknown
+    if (!Array.isArray(v)) throw new Error('not an array')
+    return v as RetrievalJob[]
+  } catch (err) {
+    throw new TierfsError('CORRUPT', `retrieval job record of ${key} is not valid JSON`, { cause: err })
+  }
+}
