@@ -1,17 +1,24 @@
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
+import { isAbsolute, join } from 'node:path'
 import type { Server } from 'node:net'
 import { TierfsError } from '../src/errors.js'
-import { DEFAULT_MOUNT_OPTIONS, mountVfs, type Mounted } from '../src/fuse/mount.js'
+import { DEFAULT_MOUNT_OPTIONS, mountedAt, mountVfs, type Mounted } from '../src/fuse/mount.js'
 import { jsonLogger, type Logger } from '../src/log.js'
 import { serveControl, type ControlRequest } from '../src/store/control.js'
 import { StoreLayout } from '../src/store/layout.js'
 import { openStore, type OpenStore } from '../src/store/open-store.js'
 import { register, unregister } from '../src/store/registry.js'
 import { computeStatus } from '../src/store/status.js'
+import { tierState } from '../src/store/tier-state.js'
 import { Staging } from '../src/vfs/staging.js'
 import { TierfsVfs } from '../src/vfs/tierfs-vfs.js'
 import { RestorePoints } from '../src/backup/restore-points.js'
+import { prune, type PruneReport } from '../src/backup/prune.js'
+import type { Retention } from '../src/policy/policy-file.js'
+import { PolicyDir } from '../src/policy/policy-dir.js'
+import { Tiering } from './tiering.js'
+import { clockOffsetMs } from './clock-offset.js'
 
 export interface DaemonArgs {
   store: string
@@ -33,6 +40,10 @@ export class Daemon {
   private store: OpenStore | undefined
   private vfs: TierfsVfs | undefined
   private restorePoints: RestorePoints | undefined
+  private policies: PolicyDir | undefined
+  private tiering: Tiering | undefined
+  /** Wall clock plus the injected offset (TIERFS_CLOCK_OFFSET, for tests and demos). */
+  readonly nowMs: () => number = (() => { const off = clockOffsetMs(process.env.TIERFS_CLOCK_OFFSET); return () => Date.now() + off })()
   private mounted: Mounted | undefined
   private control: Server | undefined
   private timers: NodeJS.Timeout[] = []
@@ -52,7 +63,11 @@ export class Daemon {
     this.log = jsonLogger(this.args.foreground ? (l) => { toFile(l); process.stderr.write(l) } : toFile, store.config.log.level)
     const staging = new Staging(layout.staging(store.config))
     const vfs = (this.vfs = new TierfsVfs(
-      { meta: store.meta, chunks: store.chunks, staging, blockTier: store.block, log: this.log },
+      {
+        meta: store.meta, chunks: store.chunks, staging, blockTier: store.block, log: this.log,
+        historyWindowMs: store.config.history.windowHours * 3_600_000,
+        tierState: (a, asOf) => tierState(a, store.meta, store.tiers, store.chunks, asOf),
+      },
       { inlineMax: store.config.inlineMax, ...store.config.seal },
     ))
     await vfs.ready()
@@ -75,7 +90,44 @@ export class Daemon {
     this.control = await serveControl(layout.socket, (req) => this.handle(req))
     await register({ mountpoint: this.mounted.mountpoint, store: layout.root, socket: layout.socket, pid: process.pid })
     this.scheduleCollect()
+    this.watchMount(this.mounted.mountpoint)
+    const policyDir = isAbsolute(store.config.policies.dir) ? store.config.policies.dir : join(layout.root, store.config.policies.dir)
+    this.policies = new PolicyDir(policyDir)
+    await this.reloadPolicies()
+    const reload = setInterval(() => { void this.reloadPolicies() }, store.config.policies.reloadSeconds * 1000)
+    reload.unref()
+    this.timers.push(reload)
+    this.tiering = new Tiering({ store, vfs, log: this.log, policies: () => this.policies?.set ?? new PolicyDir('').set, nowMs: this.nowMs })
+    this.tiering.start()
     this.log.info('mounted', { store: layout.root, mountpoint: this.mounted.mountpoint, pid: process.pid })
+  }
+
+  /** Re-reads policy files; broken ones are logged with file:line:col and keep their last good version. */
+  async reloadPolicies(): Promise<{ errors: Array<{ file: string; message: string }>; policies: string[] }> {
+    const dir = this.policies
+    if (dir === undefined) return { errors: [], policies: [] }
+    try {
+      const r = await dir.reload()
+      if (r.changed || r.errors.length > 0) {
+        for (const e of r.errors) this.log.error('policy file rejected; its last good version stays in force', { file: e.file, error: e.message })
+        if (r.changed) this.log.info('policies loaded', { dir: dir.dir, policies: dir.set.policies.map((p) => p.name) })
+      }
+      return { errors: r.errors, policies: dir.set.policies.map((p) => p.name) }
+    } catch (err) {
+      this.log.error('policies directory unreadable; keeping the last good set', { dir: dir.dir, err })
+      return { errors: [{ file: dir.dir, message: (err as Error).message }], policies: dir.set.policies.map((p) => p.name) }
+    }
+  }
+
+  /** A plain `umount` (or fusermount -u) ends the mount behind our back: stop cleanly then. */
+  private watchMount(mountpoint: string): void {
+    const t = setInterval(() => {
+      void mountedAt(mountpoint).then((type) => {
+        if (type === undefined && this.stopping === undefined) void this.stop('unmounted externally').then(() => process.exit(0))
+      })
+    }, 2000)
+    t.unref()
+    this.timers.push(t)
   }
 
   private scheduleCollect(): void {
@@ -96,6 +148,24 @@ export class Daemon {
     return { versionsDropped: r.versionsDropped, chunksFreed: r.chunksFreed.length }
   }
 
+  /**
+   * Applies each workflow's retention (policies' backup.retain), drops versions nothing needs and
+   * frees unreferenced chunks and packs, while the mount stays in use (see src/backup/prune.ts).
+   */
+  async prune(dryRun: boolean): Promise<PruneReport> {
+    const store = this.store
+    const vfs = this.vfs
+    if (store === undefined || vfs === undefined) throw new TierfsError('NO_DAEMON', 'daemon is starting')
+    const retention = new Map<string, Retention>()
+    for (const p of this.policies?.set.policies ?? []) {
+      if (p.backup !== undefined && !retention.has(p.backup.name)) retention.set(p.backup.name, p.backup.retain)
+    }
+    return prune({
+      meta: store.meta, chunks: store.chunks, tiers: store.tiers, packSize: store.config.packSize,
+      invalidateViews: () => vfs.views.invalidate(), log: this.log,
+    }, { dryRun, retention, nowMs: this.nowMs(), historyWindowMs: store.config.history.windowHours * 3_600_000 })
+  }
+
   private async handle(req: ControlRequest): Promise<unknown> {
     const store = this.store
     const vfs = this.vfs
@@ -110,6 +180,7 @@ export class Daemon {
           ...(await computeStatus(store.meta, stagingBytes)),
           openHandles: vfs.files.openHandles,
           sealer: { sealedFiles: vfs.sealer.sealedFiles, sealedBytes: vfs.sealer.sealedBytes, failures: vfs.sealer.failures },
+          migrations: this.tiering?.status(),
           rssBytes: process.memoryUsage().rss,
         }
       }
@@ -124,8 +195,22 @@ export class Daemon {
       }
       case 'snapshot-list':
         return this.restorePoints?.list(req.args?.workflow === undefined ? undefined : String(req.args.workflow))
+      case 'prune':
+        return this.prune(req.args?.dryRun === true)
       case 'snapshot-delete':
         return this.restorePoints?.delete(String(req.args?.workflow), String(req.args?.name))
+      case 'policy-reload':
+        return this.reloadPolicies()
+      case 'policy-plan':
+        return this.tiering?.plan()
+      case 'policy-apply':
+        return this.tiering?.apply()
+      case 'policy-explain':
+        return this.tiering?.explain(String(req.args?.path))
+      case 'migrate':
+        return this.tiering?.migrate((req.args?.paths as string[]) ?? [], String(req.args?.to), req.args?.recursive === true)
+      case 'recall':
+        return this.tiering?.recall((req.args?.paths as string[]) ?? [], req.args?.recursive === true, req.args?.wait === true)
       case 'threads':
         return this.mounted?.threadLocals()
       case 'umount':
@@ -144,6 +229,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.log.info('stopping', { reason })
       for (const t of this.timers) clearInterval(t)
+      this.tiering?.stop()
       this.control?.close()
       try {
         await this.vfs?.close()

@@ -12,7 +12,7 @@
 # top-level test files.
 #
 # Tests run with TMPDIR set to a private directory removed at the end; FUSE mounts left under it,
-# or new ones under .tap/ (t.testdir()), are lazily unmounted on exit.
+# or new ones under .tap/ (t.testdir()), are unmounted on exit (tierfs umount, else fusermount -uz).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -79,7 +79,9 @@ cleanup() {
     for old in "${mounts_before[@]}"; do [ "$old" = "$mp" ] && known=1 && break; done
     [ "$known" = 0 ] || continue
     echo "test: unmounting stray test mount $mp" >&2
-    fusermount -uz "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || echo "test: could not unmount $mp" >&2
+    # tierfs umount also ends the daemon; a lazy unmount alone would leave it running.
+    timeout 30 node dist/src/cli/main.js umount "$mp" >/dev/null 2>&1 || fusermount -uz "$mp" 2>/dev/null ||
+      umount -l "$mp" 2>/dev/null || echo "test: could not unmount $mp" >&2
   done < <(fuse_mounts_under "$RUN_TMP" "$ROOT/.tap")
   rm -rf --one-file-system "$RUN_TMP" 2>/dev/null || true
 }
@@ -109,6 +111,8 @@ if [ "$skip" != 0 ] || [ "$todo" != 0 ]; then echo "test: $skip skipped, $todo t
 if [ "$fail" != 0 ]; then
   echo "test: FAILED: $fail failed $how; failing test files:"
   grep -E '^not ok ' "$TAP_OUT" | sed -E 's/^not ok [0-9]+ - /  /; s/ # time=.*//' || true
+elif [ "$rc" != 0 ] && grep -q '^# No coverage generated' "$TAP_OUT"; then
+  echo "test: FAILED: tap exited $rc because no coverage was generated (these test files import nothing from src/)"
 elif [ "$rc" != 0 ]; then
   echo "test: FAILED: tap exited $rc with no failed test point (a runner error, a timeout or coverage: see above)"
 elif [ $((pass + fail)) = 0 ]; then

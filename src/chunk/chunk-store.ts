@@ -4,11 +4,14 @@ import { asChunkId, asPackId, type ChunkId, type PackId, type TierId } from '../
 import type { MetaReader, Txn } from '../meta/meta.js'
 import type { ChunkRecord, Extent, PackRecord } from '../meta/types.js'
 import type { Tier } from '../tier/tier.js'
+import type { TierSet } from '../tier/tier-set.js'
 import { Chunker, type ChunkerOptions } from './chunker.js'
 import { encodeChunk } from './codec.js'
 import { PackWriter } from './pack-writer.js'
 import { ChunkReader } from './chunk-reader.js'
+import type { Recaller } from './recaller.js'
 import { isAllZero } from './zero.js'
+import { Lru } from './lru.js'
 
 export interface ChunkStoreConfig {
   chunker: ChunkerOptions
@@ -18,6 +21,8 @@ export interface ChunkStoreConfig {
   packSize: number
   /** Decoded chunks kept in memory for re-reads and read-ahead, in bytes. */
   cacheBytes: number
+  /** How long a read of a cold chunk waits for its recall before failing with AGAIN. */
+  recallWaitMs?: number
 }
 
 /** What one ingest produced: the file's extents and what it cost. */
@@ -54,13 +59,19 @@ export class ChunkStore {
   private open: OpenPack | undefined
   private readonly reader: ChunkReader
   private batchActive = false
+  private readonly packTiers = new Lru<PackId, TierId>(100_000)
 
+  /**
+   * @param tier the write tier (block): new packs are appended there, in place
+   * @param tiers every tier packs may live on, for reads
+   */
   constructor(
     private readonly meta: MetaReader,
     private readonly tier: Tier,
     private readonly config: ChunkStoreConfig,
+    private readonly tiers?: TierSet,
   ) {
-    this.reader = new ChunkReader(meta, (tierId) => this.tierFor(tierId), config.cacheBytes)
+    this.reader = new ChunkReader(meta, (tierId) => this.tierFor(tierId), config.cacheBytes, config.recallWaitMs)
   }
 
   get writeTier(): TierId {
@@ -72,9 +83,19 @@ export class ChunkStore {
     return this.reader.read(id)
   }
 
+  /** Recalls of cold packs in flight (status, xattrs, `tierfs recall`). */
+  get recaller(): Recaller {
+    return this.reader.recaller
+  }
+
   /** Starts reading a chunk into the cache without waiting (read-ahead). */
   prefetch(id: ChunkId): void {
     this.reader.prefetch(id)
+  }
+
+  /** Drops cached access to a pack that was deleted from its tier (prune, migration). */
+  forgetPack(id: PackId): void {
+    this.reader.forgetPack(id)
   }
 
   /** Starts an ingest batch whose index updates go into `txn`. */
@@ -127,6 +148,15 @@ export class ChunkStore {
     return this.open
   }
 
+  /** @internal the tier a pack lives on (pack ids never change tier: moves write new packs). */
+  async tierOfPack(id: PackId): Promise<TierId | undefined> {
+    const hit = this.packTiers.get(id)
+    if (hit !== undefined) return hit
+    const rec = await this.meta.getPack(id)
+    if (rec !== undefined) this.packTiers.set(id, rec.tier)
+    return rec?.tier
+  }
+
   /** @internal */
   get cfg(): ChunkStoreConfig {
     return this.config
@@ -138,8 +168,9 @@ export class ChunkStore {
   }
 
   private tierFor(id: TierId): Tier {
-    if (id !== this.tier.id) throw new TierfsError('IO', `tier ${id} is not configured`)
-    return this.tier
+    if (id === this.tier.id) return this.tier
+    if (this.tiers === undefined) throw new TierfsError('IO', `tier ${id} is not configured`)
+    return this.tiers.get(id)
   }
 }
 
@@ -149,6 +180,8 @@ export class ChunkStore {
  */
 export class IngestBatch {
   private readonly pending = new Map<ChunkId, true>()
+  /** Chunks whose records this batch puts (their pack's liveBytes are added with them). */
+  private readonly fresh = new Set<ChunkId>()
   private readonly touched = new Map<PackWriter, PackRecord>()
   private done = false
 
@@ -175,24 +208,33 @@ export class IngestBatch {
     result.extents.push({ offset: result.size, length: data.length, id })
     result.size += data.length
     if (!isAllZero(data)) result.blocks += Math.ceil(data.length / 512)
-    if (!this.pending.has(id) && (await this.store.index.getChunk(id)) === undefined) {
-      const open = await this.store.packFor(this.txn)
-      const encoded = encodeChunk(data, { compress: this.store.cfg.compress })
-      const entry = await open.writer.append(id, encoded, data.length)
-      this.touched.set(open.writer, open.record)
-      const rec: ChunkRecord = {
-        id, pack: open.record.id, offset: entry.offset, length: entry.length,
-        rawLength: data.length, codec: entry.codec, refs: 0,
+    if (!this.pending.has(id)) {
+      const known = await this.store.index.getChunk(id)
+      // A chunk held on a colder tier is stored again here and repointed: the file being sealed
+      // demands the write tier (placement rule), and a write must never wait for a recall.
+      if (known === undefined || (await this.store.tierOfPack(known.pack)) !== this.store.writeTier) {
+        const open = await this.store.packFor(this.txn)
+        const encoded = encodeChunk(data, { compress: this.store.cfg.compress })
+        const entry = await open.writer.append(id, encoded, data.length)
+        this.touched.set(open.writer, open.record)
+        open.record.chunkCount += 1
+        open.record.size = open.writer.size
+        if (known === undefined) {
+          this.txn.putChunk({ id, pack: open.record.id, offset: entry.offset, length: entry.length, rawLength: data.length, codec: entry.codec, refs: 0 })
+          this.txn.addPackLive(open.record.id, entry.length)
+          this.fresh.add(id)
+        } else {
+          this.txn.moveChunk(id, { pack: open.record.id, offset: entry.offset, length: entry.length, codec: entry.codec })
+        }
+        result.newBytes += entry.length
+        result.newChunks += 1
       }
-      this.txn.putChunk(rec)
-      open.record.chunkCount += 1
-      open.record.size = open.writer.size
-      this.txn.addPackLive(open.record.id, entry.length)
       this.pending.set(id, true)
-      result.newBytes += entry.length
-      result.newChunks += 1
     }
-    this.txn.addRefs(id, 1)
+    // A known chunk may be dead (refs 0, not yet pruned): the dedup brings it back to its pack's
+    // liveBytes. If prune removes its record before this commit, the commit fails NOT_FOUND and
+    // the seal is retried, storing the chunk anew.
+    this.txn.addRefs(id, 1, { trackLive: !this.fresh.has(id) })
   }
 
   /** Makes every appended byte durable; call before committing the Txn. Ends the batch. */

@@ -9,6 +9,10 @@ const COMMANDS: Record<string, () => Promise<{ usage: string; run: (argv: string
   status: () => import('./commands/status.js'),
   fsck: () => import('./commands/fsck.js'),
   snapshot: () => import('./commands/snapshot.js'),
+  prune: () => import('./commands/prune.js'),
+  policy: () => import('./commands/policy.js'),
+  migrate: () => import('./commands/migrate.js'),
+  recall: () => import('./commands/recall.js'),
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -20,6 +20,8 @@ export interface CollectContext {
   aborted(): boolean
   /** Deletes per committed batch (the lock is released between batches). */
   batchOps?: number
+  /** Count only (see CollectOptions.dryRun): nothing is written, refs are followed in memory. */
+  dryRun?: boolean
 }
 
 interface Row extends VersionRow {
@@ -45,6 +47,8 @@ export async function collectPass(ctx: CollectContext, horizon: bigint): Promise
   const result: CollectResult = { versionsDropped: 0, chunksFreed: [] }
   let dels: SpaceOp[] = []
   let refDrops = new Map<string, number>()
+  // Dry run: refcounts as the pass would have left them, for the chunks it touched.
+  const planned = ctx.dryRun === true ? new Map<string, number>() : undefined
 
   const flush = async (): Promise<void> => {
     if (dels.length === 0) return
@@ -52,6 +56,11 @@ export async function collectPass(ctx: CollectContext, horizon: bigint): Promise
     const drops = refDrops
     dels = []
     refDrops = new Map()
+    if (planned !== undefined) {
+      await releaseChunks(ctx, drops, result.chunksFreed, planned)
+      result.versionsDropped += ops.length
+      return
+    }
     await ctx.locked(async () => {
       const released = await releaseChunks(ctx, drops, result.chunksFreed)
       await ctx.write(released.length === 0 ? ops : ops.concat(released))
@@ -105,8 +114,11 @@ export async function collectPass(ctx: CollectContext, horizon: bigint): Promise
   return result
 }
 
-/** Decrements refs for dropped extents; frees chunks reaching zero from their packs' live bytes. */
-async function releaseChunks(ctx: CollectContext, drops: Map<string, number>, freed: ChunkId[]): Promise<SpaceOp[]> {
+/**
+ * Decrements refs for dropped extents; frees chunks reaching zero from their packs' live bytes.
+ * With `planned` (dry run), refs are read from and written to that map, and no op is returned.
+ */
+async function releaseChunks(ctx: CollectContext, drops: Map<string, number>, freed: ChunkId[], planned?: Map<string, number>): Promise<SpaceOp[]> {
   if (drops.size === 0) return []
   const ops: SpaceOp[] = []
   const ids = [...drops.keys()] as ChunkId[]
@@ -117,14 +129,19 @@ async function releaseChunks(ctx: CollectContext, drops: Map<string, number>, fr
     const value = values[i]
     if (value === undefined) continue
     const rec = decodeChunk(chunkIdOf(keys[i]!), value)
-    const before = rec.refs
+    const before = planned?.get(rec.id) ?? rec.refs
     rec.refs = Math.max(0, before - drops.get(ids[i]!)!)
     if (before > 0 && rec.refs === 0) {
       freed.push(rec.id)
       packDrops.set(rec.pack, (packDrops.get(rec.pack) ?? 0) + rec.length)
     }
+    if (planned !== undefined) {
+      planned.set(rec.id, rec.refs)
+      continue
+    }
     ops.push({ type: 'put', sublevel: ctx.spaces.chunk, key: keys[i]!, value: encodeChunk(rec) })
   }
+  if (planned !== undefined) return ops
   for (const [id, bytes] of packDrops) {
     const key = packKey(id as PackId)
     const value = await ctx.spaces.pack.get(key)

@@ -23,10 +23,15 @@ export async function buildCommitBatch(
   const cacheSets: Array<[CacheKey, CacheValue]> = []
   const chunks = new Map<ChunkId, ChunkRecord | null>()
   const packs = new Map<PackId, PackRecord | null>()
+  // One multi-get for every chunk record the operations read (prune commits thousands at once,
+  // under the commit lock); ops that change a record work on the copy in `chunks`.
+  const preloaded = await preloadChunks(sp, ops)
   const loadChunk = async (id: ChunkId): Promise<ChunkRecord | undefined> => {
+    if (preloaded.has(id)) return preloaded.get(id) ?? undefined
     const value = await sp.chunk.get(chunkKey(id))
     return value === undefined ? undefined : decodeChunk(id, value)
   }
+  const retires: Array<Extract<TxnOp, { t: 'packRetire' }>> = []
   const loadPack = async (id: PackId): Promise<PackRecord | undefined> => {
     const value = await sp.pack.get(packKey(id))
     return value === undefined ? undefined : decodePack(id, value)
@@ -44,13 +49,34 @@ export async function buildCommitBatch(
         chunks.set(op.rec.id, { ...op.rec })
         break
       case 'chunkDel':
+        if (op.ifUnreferenced === true && ((await working(chunks, op.id, loadChunk))?.refs ?? 0) > 0) break
         chunks.set(op.id, null)
         break
       case 'chunkAdd': {
         const rec = await working(chunks, op.id, loadChunk)
         if (rec === null) throw new TierfsError('NOT_FOUND', `addRefs: chunk ${op.id} does not exist`, { detail: { chunk: op.id } })
+        const before = rec.refs
         rec.refs += op.delta
         if (rec.refs < 0) throw TierfsError.internal(`chunk ${op.id}: refs would become ${rec.refs}`)
+        if (op.trackLive === true && (before > 0) !== (rec.refs > 0)) {
+          const pack = await working(packs, rec.pack, loadPack)
+          if (pack !== null) pack.liveBytes = Math.max(0, pack.liveBytes + (rec.refs > 0 ? rec.length : -rec.length))
+        }
+        break
+      }
+      case 'chunkMove': {
+        // Relocation keeps refs; a chunk that vanished meanwhile (pruned) is simply not moved.
+        const rec = await working(chunks, op.id, loadChunk)
+        if (rec === null) break
+        if (op.from !== undefined && (rec.pack !== op.from.pack || rec.offset !== op.from.offset)) break
+        if (rec.refs > 0) {
+          const from = await working(packs, rec.pack, loadPack)
+          if (from !== null) from.liveBytes = Math.max(0, from.liveBytes - rec.length)
+          const to = await working(packs, op.to.pack, loadPack)
+          if (to === null) throw new TierfsError('NOT_FOUND', `moveChunk: pack ${op.to.pack} does not exist`, { detail: { pack: op.to.pack } })
+          to.liveBytes += op.to.length
+        }
+        Object.assign(rec, op.to)
         break
       }
       case 'packPut': {
@@ -61,6 +87,9 @@ export async function buildCommitBatch(
       }
       case 'packDel':
         packs.set(op.id, null)
+        break
+      case 'packRetire':
+        retires.push(op)
         break
       case 'packAdd': {
         const rec = await working(packs, op.id, loadPack)
@@ -76,6 +105,19 @@ export async function buildCommitBatch(
         break
     }
   }
+  // Retirement is judged last, on the records as every other operation of the batch left them.
+  for (const op of retires) {
+    const pack = await working(packs, op.id, loadPack)
+    if (pack === null || pack.state === 'open') continue
+    let referenced = false
+    for (const id of op.unlessReferenced) {
+      if ((await working(chunks, id, loadChunk))?.pack === op.id) {
+        referenced = true
+        break
+      }
+    }
+    if (!referenced) pack.state = 'deleting'
+  }
   for (const [id, rec] of chunks) {
     const key = chunkKey(id)
     batch.push(rec === null ? { type: 'del', sublevel: sp.chunk, key } : { type: 'put', sublevel: sp.chunk, key, value: encodeChunk(rec) })
@@ -85,6 +127,24 @@ export async function buildCommitBatch(
     batch.push(rec === null ? { type: 'del', sublevel: sp.pack, key } : { type: 'put', sublevel: sp.pack, key, value: encodePack(rec) })
   }
   return { batch, cacheSets }
+}
+
+/** The stored records of every chunk that addRefs, conditional deletes, moves and retirements read. */
+async function preloadChunks(sp: Spaces, ops: readonly TxnOp[]): Promise<Map<ChunkId, ChunkRecord | null>> {
+  const ids = new Set<ChunkId>()
+  for (const op of ops) {
+    if (op.t === 'chunkAdd' || op.t === 'chunkMove' || (op.t === 'chunkDel' && op.ifUnreferenced === true)) ids.add(op.id)
+    else if (op.t === 'packRetire') for (const id of op.unlessReferenced) ids.add(id)
+  }
+  const out = new Map<ChunkId, ChunkRecord | null>()
+  if (ids.size === 0) return out
+  const list = [...ids]
+  const values = await sp.chunk.getMany(list.map((id) => chunkKey(id)))
+  list.forEach((id, i) => {
+    const value = values[i]
+    out.set(id, value === undefined ? null : decodeChunk(id, value))
+  })
+  return out
 }
 
 /** Tombstones every xattr of `ino`: those committed and those queued earlier in this batch. */

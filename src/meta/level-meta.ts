@@ -12,13 +12,13 @@ import {
 } from './keys.js'
 import { dentryCacheKey, LevelTxn, type CacheKey, type CacheValue, type TxnOp } from './level-txn.js'
 import { LruCache } from './lru-cache.js'
-import type { AsOf, CollectResult, Meta, Txn } from './meta.js'
+import type { AsOf, CollectOptions, CollectResult, Meta, Txn } from './meta.js'
 import {
   decodeChunk, decodeDentry, decodeFileMap, decodeInode, decodePack, decodePin, decodeXattr, encodeInode, isTombstone,
 } from './record-codec.js'
 import type { IteratorOptions, RootDb, Spaces } from './space.js'
 import type { ChunkRecord, DirEntry, FileMap, InodeAttrs, PackRecord, Pin } from './types.js'
-import { readVersion, scanVisible } from './version-scan.js'
+import { readVersion, readVersionStamped, scanVisible } from './version-scan.js'
 
 /** On-disk format of the key schema and records; bumped on incompatible change. */
 export const FORMAT_VERSION = 1
@@ -225,6 +225,16 @@ export class LevelMeta implements Meta {
     try {
       const attrs = asOf === undefined ? await this.readThrough(ino, read) : await read()
       return attrs === null ? undefined : { ...attrs }
+    } catch (err) {
+      throw this.fail(err, `read inode ${ino}`)
+    }
+  }
+
+  async getInodeVersioned(ino: Ino, asOf?: AsOf): Promise<{ attrs: InodeAttrs; version: Version } | undefined> {
+    this.assertOpen()
+    try {
+      const row = await readVersionStamped(this.sp.inode, inodeKey(ino), asOf)
+      return row === undefined ? undefined : { attrs: decodeInode(ino, row.value), version: asVersion(row.version) }
     } catch (err) {
       throw this.fail(err, `read inode ${ino}`)
     }
@@ -474,12 +484,13 @@ export class LevelMeta implements Meta {
    * sees the versions current then). Pins are read when the pass starts: a pin made during the
    * pass for a version older than `horizon` is not protected.
    */
-  collect(horizon: Version): Promise<CollectResult> {
+  collect(horizon: Version, opts: CollectOptions = {}): Promise<CollectResult> {
     if (this.state !== 'open') return Promise.reject(this.closedError())
+    const ignored = new Set((opts.ignorePins ?? []).map((p) => `${p.workflow}\0${p.timeMs}`))
     const run = this.collecting.then(async () => {
       this.assertOpen()
       const pins = new Set<bigint>()
-      for await (const pin of this.pins()) pins.add(pin.version)
+      for await (const pin of this.pins()) if (!ignored.has(`${pin.workflow}\0${pin.timeMs}`)) pins.add(pin.version)
       try {
         return await collectPass({
           spaces: this.sp,
@@ -489,6 +500,7 @@ export class LevelMeta implements Meta {
           write: (ops) => this.db!.batch(ops),
           aborted: () => this.state !== 'open',
           batchOps: this.collectBatchOps,
+          dryRun: opts.dryRun === true,
         }, horizon)
       } catch (err) {
         throw this.fail(err, 'collect')

@@ -8,7 +8,7 @@ import {
   encodeChunk, encodeDentry, encodeFileMap, encodeInode, encodePack, encodePinValue, encodeXattr, TOMBSTONE,
 } from './record-codec.js'
 import type { Txn } from './meta.js'
-import type { ChunkRecord, FileMap, InodeAttrs, PackRecord, Pin } from './types.js'
+import type { ChunkLocation, ChunkRecord, FileMap, InodeAttrs, PackRecord, Pin } from './types.js'
 
 /** Key of the hot cache: an inode number, or `parent/name` for a directory entry. */
 export type CacheKey = number | string
@@ -24,10 +24,12 @@ export type TxnOp =
   | { t: 'version'; space: VersionedSpace; key: Buffer; value: Buffer; cacheKey?: CacheKey; cacheValue?: CacheValue }
   | { t: 'dropXattrs'; ino: Ino }
   | { t: 'chunkPut'; rec: ChunkRecord }
-  | { t: 'chunkDel'; id: ChunkId }
-  | { t: 'chunkAdd'; id: ChunkId; delta: number }
+  | { t: 'chunkDel'; id: ChunkId; ifUnreferenced?: boolean }
+  | { t: 'chunkAdd'; id: ChunkId; delta: number; trackLive?: boolean }
+  | { t: 'chunkMove'; id: ChunkId; to: ChunkLocation; from?: { pack: PackId; offset: number } }
   | { t: 'packPut'; rec: PackRecord }
   | { t: 'packDel'; id: PackId }
+  | { t: 'packRetire'; id: PackId; unlessReferenced: readonly ChunkId[] }
   | { t: 'packAdd'; id: PackId; delta: number }
   | { t: 'plain'; space: 'pin' | 'sys'; key: Buffer; value: Buffer | undefined }
 
@@ -112,15 +114,23 @@ export class LevelTxn implements Txn {
     return this.push({ t: 'chunkPut', rec: { ...rec } })
   }
 
-  deleteChunk(id: ChunkId): this {
+  deleteChunk(id: ChunkId, opts: { ifUnreferenced?: boolean } = {}): this {
     chunkKey(id)
-    return this.push({ t: 'chunkDel', id })
+    return this.push(opts.ifUnreferenced === true ? { t: 'chunkDel', id, ifUnreferenced: true } : { t: 'chunkDel', id })
   }
 
-  addRefs(id: ChunkId, delta: number): this {
+  moveChunk(id: ChunkId, to: ChunkLocation, opts: { from?: { pack: PackId; offset: number } } = {}): this {
+    chunkKey(id)
+    packKey(to.pack)
+    const from = opts.from
+    if (from !== undefined) packKey(from.pack)
+    return this.push(from === undefined ? { t: 'chunkMove', id, to: { ...to } } : { t: 'chunkMove', id, to: { ...to }, from: { pack: from.pack, offset: from.offset } })
+  }
+
+  addRefs(id: ChunkId, delta: number, opts: { trackLive?: boolean } = {}): this {
     chunkKey(id)
     checkDelta(delta)
-    return this.push({ t: 'chunkAdd', id, delta })
+    return this.push(opts.trackLive === true ? { t: 'chunkAdd', id, delta, trackLive: true } : { t: 'chunkAdd', id, delta })
   }
 
   putPack(rec: PackRecord): this {
@@ -133,6 +143,12 @@ export class LevelTxn implements Txn {
     packKey(id)
     checkDelta(delta)
     return this.push({ t: 'packAdd', id, delta })
+  }
+
+  retirePack(id: PackId, opts: { unlessReferenced: readonly ChunkId[] }): this {
+    packKey(id)
+    for (const c of opts.unlessReferenced) chunkKey(c)
+    return this.push({ t: 'packRetire', id, unlessReferenced: [...opts.unlessReferenced] })
   }
 
   deletePack(id: PackId): this {

@@ -1,5 +1,5 @@
 import type { ChunkId, Ino, PackId, Version } from '../ids.js'
-import type { ChunkRecord, DirEntry, FileMap, InodeAttrs, PackRecord, Pin } from './types.js'
+import type { ChunkLocation, ChunkRecord, DirEntry, FileMap, InodeAttrs, PackRecord, Pin } from './types.js'
 
 /**
  * A point of view for reads: `undefined` means "now" (the newest committed version, served
@@ -19,6 +19,15 @@ export interface MetaReader {
   versionAt(ms: number): Version
   getInode(ino: Ino, asOf?: AsOf): Promise<InodeAttrs | undefined>
   lookup(parent: Ino, name: string, asOf?: AsOf): Promise<Ino | undefined>
+  /**
+   * The inode record a read as of `asOf` sees, with the version that committed it (one seek, as
+   * getInode). Lets a walk over two versions V1 < V2 tell an untouched inode without reading it
+   * twice: every namespace change puts the inodes it affects (a seal puts the file's inode with
+   * its filemap; an entry added, removed or renamed puts its directory's; an xattr change puts
+   * the inode), so a record committed at or before V1 means the same attributes, data and
+   * directory entries at V1 and V2.
+   */
+  getInodeVersioned(ino: Ino, asOf?: AsOf): Promise<{ attrs: InodeAttrs; version: Version } | undefined>
   /**
    * Lists a directory in name order (byte order of the UTF-8 name), starting strictly after
    * `after` when given. Streams: memory does not grow with directory size.
@@ -65,13 +74,28 @@ export interface Txn {
   putXattr(ino: Ino, name: string, value: Buffer): this
   deleteXattr(ino: Ino, name: string): this
   putChunk(rec: ChunkRecord): this
-  deleteChunk(id: ChunkId): this
+  /**
+   * Removes a chunk record. With `ifUnreferenced`, the delete is decided at commit, under the
+   * commit lock: it is skipped when the chunk's refs are above zero by then (a concurrent seal
+   * that deduplicated against it committed first). This is prune's fence: a chunk that any
+   * committed filemap references is never removed.
+   */
+  deleteChunk(id: ChunkId, opts?: { ifUnreferenced?: boolean }): this
+  /**
+   * Points a chunk at a new copy (migration, repack) at commit time, keeping its refcount; moves
+   * its stored length from the old pack's liveBytes to the new pack's when referenced. A chunk
+   * that no longer exists at commit is skipped. The new pack must exist or be put earlier in
+   * this Txn. With `from`, the move is a compare-and-set: it is skipped unless the chunk is still
+   * at that pack and offset at commit (another mover got there first).
+   */
+  moveChunk(id: ChunkId, to: ChunkLocation, opts?: { from?: { pack: PackId; offset: number } }): this
   /**
    * Adds `delta` to a chunk's refcount at commit time (read-modify-write under the commit lock,
    * so concurrent transactions compose). The chunk record must exist in the store or be put by
-   * this same transaction.
+   * this same transaction. With `trackLive`, a chunk whose refs cross zero moves its stored length
+   * into (0 -> positive: a dead chunk a dedup brings back) or out of its pack's liveBytes.
    */
-  addRefs(id: ChunkId, delta: number): this
+  addRefs(id: ChunkId, delta: number, opts?: { trackLive?: boolean }): this
   /**
    * Puts a pack record. `liveBytes` is only taken from `rec` when the pack is new (no stored
    * record and no earlier put in this Txn); otherwise the stored value is kept, because liveBytes
@@ -81,6 +105,14 @@ export interface Txn {
   /** Adds `delta` to a pack's liveBytes at commit time (same rules as addRefs). */
   addPackLive(id: PackId, delta: number): this
   deletePack(id: PackId): this
+  /**
+   * Marks a sealed pack 'deleting' at commit, only if none of `unlessReferenced` (the chunks the
+   * pack holds, from its trailer or the chunk index) has a record pointing into it by then, with
+   * the other operations of this Txn applied first. Skipped otherwise, or when the pack is
+   * missing or open. Read the record back after the commit to learn the outcome; a 'deleting'
+   * pack is one no record points into, so its object may be removed and then its record.
+   */
+  retirePack(id: PackId, opts: { unlessReferenced: readonly ChunkId[] }): this
   putPin(pin: Pin): this
   deletePin(workflow: string, timeMs: number): this
   putSys(name: string, value: Buffer): this
@@ -94,6 +126,17 @@ export interface Txn {
    * A Txn can be committed once.
    */
   commit(opts?: { sync?: boolean }): Promise<Version>
+}
+
+/** How a collection pass runs. */
+export interface CollectOptions {
+  /**
+   * Plan only: count what the pass would drop and free, writing nothing. Chunk refcounts are
+   * followed in memory across batches, so memory grows with the chunks the pass touches.
+   */
+  dryRun?: boolean
+  /** Pins to treat as already deleted (a dry run of a prune that removes restore points). */
+  ignorePins?: ReadonlyArray<{ workflow: string; timeMs: number }>
 }
 
 /** Result of one garbage-collection pass over old versions. */
@@ -120,5 +163,5 @@ export interface Meta extends MetaReader {
    * sees it. Dropping a filemap version decrements its chunks' refcounts. Runs in bounded
    * memory, in batches, concurrently with normal commits.
    */
-  collect(horizon: Version): Promise<CollectResult>
+  collect(horizon: Version, opts?: CollectOptions): Promise<CollectResult>
 }

@@ -61,6 +61,9 @@ export interface ChunkRecord {
 
 export type PackState = 'open' | 'sealed' | 'deleting'
 
+/** Where a chunk's stored bytes are. */
+export type ChunkLocation = Pick<ChunkRecord, 'pack' | 'offset' | 'length' | 'codec'>
+
 /** A pack file on some tier. Not versioned. */
 export interface PackRecord {
   id: PackId

@@ -33,6 +33,28 @@ export async function readVersion(space: Space, logical: Buffer, asOf: bigint | 
 }
 
 /**
+ * Like readVersion, and also returns the version that committed the row it found.
+ */
+export async function readVersionStamped(
+  space: Space, logical: Buffer, asOf: bigint | undefined,
+): Promise<{ version: bigint; value: Buffer } | undefined> {
+  // Root-database iterator as in readVersion; the version is the key's last 8 bytes either way.
+  const opts: IteratorOptions = {
+    gte: space.prefixKey(asOf === undefined ? logical : withVersion(logical, asOf), 'buffer'),
+    lte: space.prefixKey(lastVersionKey(logical), 'buffer'),
+    limit: 1,
+    fillCache: true,
+  }
+  const it = space.db.iterator(opts)
+  try {
+    const [row] = await it.nextv(1)
+    return row === undefined || isTombstone(row[1]) ? undefined : { version: keyVersion(row[0]), value: row[1] }
+  } finally {
+    await it.close()
+  }
+}
+
+/**
  * Streams, in key order, every logical key of `[gte, lt)` that is visible as of `asOf`
  * (undefined: newest), with its value. Per logical key the first row with version <= asOf
  * decides; tombstones hide the key. Versions newer than the view and older than the deciding one

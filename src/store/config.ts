@@ -1,5 +1,6 @@
 import { TierfsError } from '../errors.js'
 import { DEFAULT_MOUNT_OPTIONS, type MountOptions } from '../fuse/mount.js'
+import { parseTarget, type TargetConfig } from '../tier/targets.js'
 
 /** A tier backend as configured: only local directories in this version. */
 export interface TierConfig {
@@ -28,6 +29,24 @@ export interface StoreConfig {
   history: { windowHours: number; collectEveryMinutes: number }
   mount: Omit<MountOptions, 'extra' | 'debug'>
   log: { level: 'debug' | 'info' | 'warn' | 'error' }
+  /** Named places tiers live (S3 buckets, Azure containers, Glacier vaults, directories). */
+  targets: Record<string, TargetConfig>
+  /** Background migration by policy. */
+  migrate: {
+    /** Cron schedule of policy passes (seconds first). Empty: only `tierfs policy apply`. */
+    schedule: string
+    /** Pack size per destination kind. */
+    objectPackSize: number
+    coldPackSize: number
+    /** Most bytes moved per pass (passes resume where the last stopped). */
+    maxBytesPerPass: number
+    /** Packs whose live fraction falls below this are repacked. */
+    repackBelow: number
+  }
+  /** Cold reads: how long a read waits for a recall before answering EAGAIN. */
+  recall: { waitSeconds: number }
+  /** Policy files (`*.yaml`); relative to the store. Re-read every `reloadSeconds` and on SIGHUP. */
+  policies: { dir: string; reloadSeconds: number }
 }
 
 export const DEFAULT_CONFIG: StoreConfig = {
@@ -51,6 +70,13 @@ export const DEFAULT_CONFIG: StoreConfig = {
     kernelCache: DEFAULT_MOUNT_OPTIONS.kernelCache,
   },
   log: { level: 'info' },
+  targets: {},
+  migrate: {
+    schedule: '0 */10 * * * *', objectPackSize: 32 * 1024 * 1024, coldPackSize: 256 * 1024 * 1024,
+    maxBytesPerPass: 8 * 1024 * 1024 * 1024, repackBelow: 0.5,
+  },
+  recall: { waitSeconds: 10 },
+  policies: { dir: 'policies', reloadSeconds: 10 },
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
@@ -66,7 +92,19 @@ export function parseConfig(text: string, source: string): StoreConfig {
   } catch (err) {
     throw new TierfsError('CONFIG', `${source}: not valid JSON: ${(err as Error).message}`)
   }
-  const cfg = merge(DEFAULT_CONFIG as unknown as Json, raw, source, '') as unknown as StoreConfig
+  let targets: Record<string, TargetConfig> = {}
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw) && 'targets' in raw) {
+    const t = raw.targets
+    if (t === null || typeof t !== 'object' || Array.isArray(t)) throw new TierfsError('CONFIG', `${source}: targets must be an object of named targets`)
+    targets = Object.fromEntries(Object.entries(t).map(([name, v]) => {
+      if (name === 'block' || name === 'object' || name === 'cold') throw new TierfsError('CONFIG', `${source}: targets.${name}: the names block, object and cold are the store's own tiers`)
+      return [name, wrapTargetError(source, () => parseTarget(name, v))]
+    }))
+    raw = { ...raw }
+    delete (raw as { targets?: Json }).targets
+  }
+  const cfg = merge({ ...(DEFAULT_CONFIG as unknown as { [k: string]: Json }), targets: {} } as Json, raw, source, '') as unknown as StoreConfig
+  cfg.targets = targets
   const c = cfg.chunker
   if (!(c.minSize >= 1024 && c.minSize < c.avgSize && c.avgSize < c.maxSize && c.maxSize <= 64 * 1024 * 1024)) {
     throw new TierfsError('CONFIG', `${source}: chunker: need 1024 <= minSize < avgSize < maxSize <= 64 MiB`)
@@ -79,6 +117,15 @@ export function parseConfig(text: string, source: string): StoreConfig {
   }
   if (cfg.format !== 1) throw new TierfsError('CONFIG', `${source}: format ${String(cfg.format)} is not supported (this tierfs reads format 1)`)
   return cfg
+}
+
+function wrapTargetError<T>(source: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (err) {
+    if (err instanceof TierfsError) throw new TierfsError('CONFIG', `${source}: ${err.message}`, { cause: err })
+    throw err
+  }
 }
 
 function merge(def: Json, user: Json, source: string, at: string): Json {

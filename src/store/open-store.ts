@@ -6,7 +6,12 @@ import type { Logger } from '../log.js'
 import { LevelMeta } from '../meta/level-meta.js'
 import type { Meta } from '../meta/meta.js'
 import { LocalTier } from '../tier/local-tier.js'
+import { LimitTier } from '../tier/limit-tier.js'
+import { MetricsTier } from '../tier/metrics-tier.js'
+import { RetryTier } from '../tier/retry-tier.js'
+import { makeTier } from '../tier/targets.js'
 import type { Tier } from '../tier/tier.js'
+import { TierSet } from '../tier/tier-set.js'
 import { parseConfig, type StoreConfig } from './config.js'
 import { StoreLayout } from './layout.js'
 import { recoverPacks } from './recover-packs.js'
@@ -17,6 +22,8 @@ export interface OpenStore {
   config: StoreConfig
   meta: Meta
   block: Tier
+  /** Every tier packs may live on (block, object, cold, and the named targets). */
+  tiers: TierSet
   chunks: ChunkStore
   close(): Promise<void>
 }
@@ -52,20 +59,30 @@ export async function openStore(root: string, log: Logger, opts: { now?: () => n
     throw err
   }
   const block = new LocalTier(asTierId('block'), layout.tierDir(config, 'block'))
-  await block.ready()
+  const tiers = new TierSet().add(block.id, { tier: block, kind: 'block' })
+  for (const kind of ['object', 'cold'] as const) {
+    tiers.add(asTierId(kind), { tier: new LocalTier(asTierId(kind), layout.tierDir(config, kind)), kind })
+  }
+  for (const [name, target] of Object.entries(config.targets)) {
+    const plain = makeTier(asTierId(name), target, { baseDir: layout.root })
+    const tier = new RetryTier(new LimitTier(new MetricsTier(plain)))
+    tiers.add(asTierId(name), { tier, kind: plain.capabilities.needsWarmup ? 'cold' : 'object' })
+  }
+  await tiers.ready()
   const chunks = new ChunkStore(meta, block, {
     chunker: config.chunker, compress: config.compression, packSize: config.packSize, cacheBytes: config.cache.chunkBytes,
-  })
+    recallWaitMs: config.recall.waitSeconds * 1000,
+  }, tiers)
   if (opts.recover !== false) await recoverPacks(meta, block, chunks, log)
   return {
-    layout, config, meta, block, chunks,
+    layout, config, meta, block, tiers, chunks,
     async close() {
       // A clean stop leaves no pack open: the next start then has nothing to recover.
       const txn = meta.begin()
       await chunks.finishOpenPack(txn)
       if (txn.size > 0) await txn.commit({ sync: true })
       await chunks.close()
-      await block.close()
+      await tiers.close()
       await meta.close()
     },
   }

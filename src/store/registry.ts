@@ -38,3 +38,18 @@ export async function lookupMount(mountpoint: string): Promise<MountRecord | und
     return undefined
   }
 }
+
+/** Every registered mount (for commands given paths inside a mount). */
+export async function lookupAllMounts(): Promise<MountRecord[]> {
+  const { readdir } = await import('node:fs/promises')
+  const names = await readdir(runDir()).catch(() => [] as string[])
+  const out: MountRecord[] = []
+  for (const n of names.filter((n) => n.endsWith('.json'))) {
+    try {
+      out.push(JSON.parse(await readFile(join(runDir(), n), 'utf8')) as MountRecord)
+    } catch {
+      // a record being replaced
+    }
+  }
+  return out
+}

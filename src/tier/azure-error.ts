@@ -23,7 +23,12 @@ export function azureErrorCode(err: unknown): string | undefined {
   return typeof err.code === 'string' ? err.code : undefined
 }
 
-const THROTTLING = new Set(['ServerBusy', 'OperationTimedOut', 'InternalError'])
+// InvalidBlockList: a concurrent put of the same key committed first and discarded our staged
+// blocks; putting again succeeds.
+const RETRYABLE_CODES = new Set(['ServerBusy', 'OperationTimedOut', 'InternalError', 'InvalidBlockList'])
+
+// @azure/identity's failures when it finds no usable identity (it is optional; see azure-credential.ts).
+const NO_IDENTITY = new Set(['CredentialUnavailableError', 'AuthenticationRequiredError', 'AggregateAuthenticationError', 'AuthenticationError'])
 
 const ACCESS_DENIED = new Set(['AuthenticationFailed', 'AuthorizationFailure', 'AuthorizationPermissionMismatch', 'InvalidAuthenticationInfo', 'AuthorizationSourceIPMismatch', 'AuthorizationProtocolMismatch'])
 
@@ -34,7 +39,8 @@ const ACCESS_DENIED = new Set(['AuthenticationFailed', 'AuthorizationFailure', '
  * - ContainerNotFound -> IO naming the target and the container;
  * - 401/403 and authentication codes -> IO "access denied" pointing at the environment, without
  *   the raw error (the service echoes the string it signed);
- * - 408, 429, 5xx and transport failures (no HTTP status: resets, refused, timeouts) -> IO with
+ * - @azure/identity finding no identity -> IO "no usable Azure identity";
+ * - 408, 429, 5xx, InvalidBlockList (a racing put of the same key) and transport failures (no HTTP status: resets, refused, timeouts) -> IO with
  *   `detail.transient = true`, the mark retry wrappers look for;
  * - anything else -> IO (or the errno mapping for local file errors, e.g. a missing source file).
  * The service's message is kept only as `cause`: it can echo request details.
@@ -43,6 +49,9 @@ export function mapAzureError(err: unknown, ctx: AzureErrorContext): TierfsError
   if (err instanceof TierfsError) return err
   const where = `${ctx.target}: ${ctx.op}${ctx.key === undefined ? '' : ` ${ctx.key}`}`
   if (!isRestError(err)) {
+    if (NO_IDENTITY.has(String((err as Error | undefined)?.name))) {
+      return new TierfsError('IO', `${where}: no usable Azure identity for target ${ctx.target} (check AZURE_STORAGE_* environment)`, { cause: err, detail: { target: ctx.target, container: ctx.container } })
+    }
     if (isTransportFailure(err)) {
       return new TierfsError('IO', `${where}: transport error: ${String((err as Error).message)}`, { cause: err, detail: { target: ctx.target, container: ctx.container, transient: true } })
     }
@@ -67,7 +76,7 @@ export function mapAzureError(err: unknown, ctx: AzureErrorContext): TierfsError
     return new TierfsError('IO', `${where}: transport error: ${err.message}`, { cause: err, detail: { ...detail, transient } })
   }
   const why = `HTTP ${status}${code === undefined ? '' : ` ${code}`}`
-  if (status === 408 || status === 429 || status >= 500 || (code !== undefined && THROTTLING.has(code))) {
+  if (status === 408 || status === 429 || status >= 500 || (code !== undefined && RETRYABLE_CODES.has(code))) {
     return new TierfsError('IO', `${where}: ${why}`, { cause: err, detail: { ...detail, transient: true } })
   }
   return new TierfsError('IO', `${where}: ${why}`, { cause: err, detail })

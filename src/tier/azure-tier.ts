@@ -48,8 +48,12 @@ const MiB = 1024 * 1024
  * made visible by one Put Block List, so readers never see a partial object. Uploads stream
  * from the source file block by block; memory stays bounded by the blocks in flight.
  *
- * Credentials come only from the environment (see resolveAzureCredential). The SDK makes one
- * attempt per request; failures carry `detail.transient` as the Tier contract says.
+ * A staged put that fails leaves uncommitted blocks, which Azure discards after a week; they are
+ * never visible. Downloads read into one buffer of the requested size; a body cut short is
+ * resumed by the SDK from where it stopped, pinned to the blob's ETag.
+ *
+ * Credentials come only from the environment (see resolveAzureCredential). Otherwise the SDK
+ * makes one attempt per request; failures carry `detail.transient` as the Tier contract says.
  *
  * With `accessTier: 'Archive'` blobs go straight to the archive: `get` fails with AGAIN until
  * `warmup` (Set Blob Tier with a rehydrate priority) has finished the rehydration, which Azure

@@ -1,4 +1,5 @@
 import { TierfsError } from '../errors.js'
+import { isTransportFailure } from './transient.js'
 
 /** Where a failed Glacier call was aimed; names only, never credentials. */
 export interface GlacierErrorContext {
@@ -18,7 +19,6 @@ interface SdkError {
 
 const ACCESS_DENIED = new Set(['AccessDeniedException', 'InvalidSignatureException', 'IncompleteSignatureException', 'MissingAuthenticationTokenException', 'UnrecognizedClientException', 'ExpiredTokenException', 'CredentialsProviderError'])
 const TRANSIENT = new Set(['ThrottlingException', 'RequestTimeoutException', 'ServiceUnavailableException', 'InsufficientCapacityException', 'TimeoutError', 'RequestTimeout'])
-const TRANSPORT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED'])
 
 /** The service's error code of a failed SDK call (the exception's name), if it got that far. */
 export function glacierErrorCode(err: unknown): string | undefined {
@@ -59,7 +59,7 @@ export function mapGlacierError(err: unknown, ctx: GlacierErrorContext): TierfsE
     if (e?.name === 'CredentialsProviderError') {
       return new TierfsError('IO', `${where}: no AWS credentials for target ${ctx.target} (set AWS_* environment)`, { cause: err, detail })
     }
-    if ((errno !== undefined && TRANSPORT.has(errno)) || (e?.name !== undefined && TRANSIENT.has(e.name)) || e?.$metadata !== undefined) {
+    if (isTransportFailure(err) || (e?.name !== undefined && TRANSIENT.has(e.name)) || e?.$metadata !== undefined) {
       return new TierfsError('IO', `${where}: transport error${errno === undefined ? '' : ` ${errno}`}`, { cause: err, detail: { ...detail, transient: true } })
     }
     return TierfsError.from(err, where)

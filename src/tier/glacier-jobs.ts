@@ -45,7 +45,10 @@ export class JobBook {
 
   constructor(private readonly store: RetrievalJobStore | undefined) {}
 
-  /** The live jobs of `key` for `archiveId`: jobs of other archives and expired outputs are dropped. */
+  /**
+   * The live jobs of `key` for `archiveId`: jobs of other archives and expired outputs are left
+   * out (and leave the store with the next `save`, which callers make inside `exclusive`).
+   */
   async jobs(key: string, archiveId: string, now = Date.now()): Promise<RetrievalJob[]> {
     let all = this.cache.get(key)
     if (all === undefined) {
@@ -53,11 +56,10 @@ export class JobBook {
       all = raw === undefined ? [] : parseJobs(raw, key)
       this.cache.set(key, all)
     }
-    const live = all.filter((j) => j.archiveId === archiveId && (j.completedAt === undefined || usable(j, now)))
-    if (live.length !== all.length) await this.save(key, live)
-    return live
+    return all.filter((j) => j.archiveId === archiveId && (j.completedAt === undefined || usable(j, now)))
   }
 
+  /** Replaces the jobs of `key`; call inside `exclusive(key)` so updates do not interleave. */
   async save(key: string, jobs: RetrievalJob[]): Promise<void> {
     this.cache.set(key, jobs)
     if (this.store === undefined) return

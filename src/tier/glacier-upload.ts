@@ -52,14 +52,22 @@ export async function uploadMultipart(ctx: UploadContext, source: UploadSource, 
     const count = Math.ceil(size / partSize)
     const hashes: Buffer[] = new Array<Buffer>(count)
     let next = 0
+    let failed: { err: unknown } | undefined
+    // Workers stop taking parts after the first failure, and all settle before the abort, so
+    // nothing still reads the file or sends parts once this returns.
     const worker = async (): Promise<void> => {
-      while (next < count) {
+      while (failed === undefined && next < count) {
         const i = next++
         const start = i * partSize
-        hashes[i] = await uploadPart(ctx, id, source, start, Math.min(size, start + partSize) - 1)
+        try {
+          hashes[i] = await uploadPart(ctx, id, source, start, Math.min(size, start + partSize) - 1)
+        } catch (err) {
+          failed ??= { err }
+        }
       }
     }
     await Promise.all(Array.from({ length: Math.min(ctx.concurrency, count) }, worker))
+    if (failed !== undefined) throw failed.err
     const whole = combineTreeHashes(hashes).toString('hex')
     const out = await ctx.client.send(new CompleteMultipartUploadCommand({
       vaultName: ctx.vault, accountId: ctx.accountId, uploadId: id, archiveSize: String(size), checksum: whole,
@@ -89,6 +97,8 @@ async function uploadPart(ctx: UploadContext, uploadId: string, source: UploadSo
   const attempts = 'data' in source ? 1 : ctx.partAttempts
   for (let attempt = 1; ; attempt++) {
     const body = 'data' in source ? source.data.subarray(start, end + 1) : createReadStream(source.file, { start, end })
+    // A read error surfaces as the request's failure; without a listener it would also crash the process.
+    if ('on' in body) body.on('error', () => undefined)
     try {
       const out = await ctx.client.send(new UploadMultipartPartCommand({
         vaultName: ctx.vault, accountId: ctx.accountId, uploadId, range: `bytes ${start}-${end}/*`, checksum, body,

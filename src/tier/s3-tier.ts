@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { TierfsError } from '../errors.js'
 import type { TierId } from '../ids.js'
+import { silentLogger } from '../log.js'
 import { mapS3Error, s3ErrorCode, s3Status } from './s3-errors.js'
 import { uploadMultipart } from './s3-multipart.js'
 import type { ObjectInfo, Tier, TierCapabilities, Warmth } from './tier.js'
@@ -49,6 +50,8 @@ export interface S3TierOptions {
   restoreDays?: number
   /** Default 16. */
   maxConnections?: number
+  /** Keys per ListObjectsV2 page. Default 1000 (S3's maximum). */
+  listPageSize?: number
   /** A named profile of the shared AWS config files (not a credential: the chain reads it). */
   profile?: string
   /** Default 10 s. */
@@ -108,6 +111,9 @@ export class S3Tier implements Tier {
       requestChecksumCalculation: mode,
       responseChecksumValidation: mode,
       maxAttempts: 1,
+      // The SDK would print its own warnings to the console; every failure reaches the caller
+      // as a TierfsError, which the daemon logs.
+      logger: silentLogger,
       requestHandler: {
         connectionTimeout: options.connectTimeoutMs ?? 10_000,
         socketTimeout: options.idleTimeoutMs ?? 120_000,
@@ -213,7 +219,7 @@ export class S3Tier implements Tier {
     do {
       let page
       try {
-        page = await this.live().send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix, ContinuationToken }))
+        page = await this.live().send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix, ContinuationToken, MaxKeys: this.options.listPageSize ?? 1000 }))
       } catch (err) {
         throw this.fail(err, 'list', prefix)
       }

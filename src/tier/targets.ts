@@ -2,10 +2,13 @@ import { isAbsolute, resolve } from 'node:path'
 import { TierfsError } from '../errors.js'
 import type { TierId } from '../ids.js'
 import { AZURE_ACCESS_TIERS, AZURE_REHYDRATE_PRIORITIES, AZURE_REHYDRATE_TIERS, AzureTier, type AzureTierOptions } from './azure-tier.js'
+import type { RetrievalJobStore } from './glacier-jobs.js'
+import { checkPartSize } from './glacier-range.js'
+import { GLACIER_RETRIEVAL_TIERS, GlacierTier, type GlacierSettings } from './glacier-tier.js'
 import { LocalTier } from './local-tier.js'
 import { S3_RESTORE_TIERS, S3_STORAGE_CLASSES, S3Tier, type S3TierOptions } from './s3-tier.js'
 import { TargetFields } from './target-fields.js'
-import type { Tier } from './tier.js'
+import type { LocatorStore, Tier } from './tier.js'
 import { checkKey } from './tier-key.js'
 
 /**
@@ -15,7 +18,7 @@ import { checkKey } from './tier-key.js'
  * into a variant with every default filled in; `makeTier` builds the plain backend (wrappers
  * such as RetryTier, LimitTier and MetricsTier are composed by the caller).
  */
-export type TargetConfig = LocalTargetConfig | S3TargetConfig | AzureTargetConfig
+export type TargetConfig = LocalTargetConfig | S3TargetConfig | AzureTargetConfig | GlacierTargetConfig
 
 /** A local directory (disk, EBS, SAN mount). */
 export interface LocalTargetConfig {
@@ -35,9 +38,19 @@ export interface AzureTargetConfig extends AzureTierOptions {
   type: 'azure'
 }
 
+/** An S3 Glacier vault (the 2012 vault API); see GlacierSettings for each field. */
+export interface GlacierTargetConfig extends GlacierSettings {
+  type: 'glacier'
+  name: string
+}
+
 export interface MakeTierOptions {
   /** Directory that relative local paths are resolved against (the store). Default: cwd. */
   baseDir?: string
+  /** Key -> archive id records of this target; required by backends that assign ids (glacier). */
+  locators?: LocatorStore
+  /** Retrieval-job records of this target (glacier), so a restart resumes polling; in memory when absent. */
+  retrievalJobs?: RetrievalJobStore
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
@@ -53,6 +66,7 @@ export function parseTarget(name: string, raw: unknown): TargetConfig {
     case 'local': return parseLocal(new TargetFields(name, r))
     case 's3': return parseS3(new TargetFields(name, r))
     case 'azure': return parseAzure(new TargetFields(name, r))
+    case 'glacier': return parseGlacier(new TargetFields(name, r))
     case undefined: throw new TierfsError('CONFIG', `targets.${name}.type is required`)
     default: throw new TierfsError('CONFIG', `targets.${name}.type ${JSON.stringify(String(r.type))} is not a known target type`)
   }
@@ -64,6 +78,11 @@ export function makeTier(id: TierId, target: TargetConfig, opts: MakeTierOptions
     case 'local': return new LocalTier(id, isAbsolute(target.path) ? target.path : resolve(opts.baseDir ?? '.', target.path))
     case 's3': return new S3Tier(id, target)
     case 'azure': return new AzureTier(id, target)
+    case 'glacier': {
+      if (opts.locators === undefined) throw new TierfsError('INTERNAL', `targets.${target.name}: a glacier tier needs a LocatorStore (MakeTierOptions.locators)`)
+      const { type: _type, name: _name, ...settings } = target
+      return new GlacierTier(id, { ...settings, locators: opts.locators, ...(opts.retrievalJobs === undefined ? {} : { jobs: opts.retrievalJobs }) })
+    }
   }
 }
 
@@ -75,7 +94,7 @@ function parseLocal(f: TargetFields): LocalTargetConfig {
 
 function parseS3(f: TargetFields): S3TargetConfig {
   const bucket = f.string('bucket')
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/.test(bucket)) f.fail('bucket', 'is not a valid bucket name')
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{2,254}$/.test(bucket)) f.fail('bucket', 'is not a valid bucket name')
   const prefix = (f.optionalString('prefix') ?? '').replace(/^\/+|\/+$/g, '')
   if (prefix !== '') {
     try {
@@ -103,6 +122,7 @@ function parseS3(f: TargetFields): S3TargetConfig {
     restoreTier: f.oneOf('restoreTier', S3_RESTORE_TIERS, 'Standard'),
     restoreDays: f.number('restoreDays', 3, { min: 1, max: 3650, integer: true }),
     maxConnections: f.number('maxConnections', 16, { min: 1, max: 1024, integer: true }),
+    listPageSize: f.number('listPageSize', 1000, { min: 1, max: 1000, integer: true }),
     connectTimeoutMs: f.number('connectTimeoutMs', 10_000, { min: 100, max: 600_000, integer: true }),
     idleTimeoutMs: f.number('idleTimeoutMs', 120_000, { min: 100, max: 3_600_000, integer: true }),
   }
@@ -141,5 +161,38 @@ function parseAzure(f: TargetFields): AzureTargetConfig {
     maxConnections: f.number('maxConnections', 16, { min: 1, max: 1024, integer: true }),
   }
   f.done('set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY, in the daemon environment')
+  return cfg
+}
+
+function parseGlacier(f: TargetFields): GlacierTargetConfig {
+  const vault = f.string('vault')
+  if (!/^[A-Za-z0-9_.-]{1,255}$/.test(vault)) f.fail('vault', "is not a valid vault name (1-255 letters, digits, '_', '-', '.')")
+  const accountId = f.optionalString('accountId') ?? '-'
+  if (accountId !== '-' && !/^\d{12}$/.test(accountId)) f.fail('accountId', "must be '-' (the credentials' account) or a 12-digit account id")
+  const region = f.string('region')
+  if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) f.fail('region', 'is not an AWS region name (like us-east-1)')
+  const endpoint = f.optionalString('endpoint')
+  if (endpoint !== undefined && !/^https?:\/\/[^/\s]+(\/\S*)?$/.test(endpoint)) f.fail('endpoint', 'must be an http:// or https:// URL')
+  const partSize = f.number('partSize', 8 * MiB, { min: MiB, max: 4 * GiB, integer: true })
+  try {
+    checkPartSize(partSize)
+  } catch {
+    f.fail('partSize', 'must be a power-of-two number of MiB (1 MiB, 2 MiB, 4 MiB, ... 4 GiB)')
+  }
+  const cfg: GlacierTargetConfig = {
+    type: 'glacier',
+    name: f.name,
+    vault,
+    accountId,
+    region,
+    partSize,
+    singleUploadMax: f.number('singleUploadMax', Math.min(partSize, 64 * MiB), { min: 1, max: 64 * MiB, integer: true }),
+    retrievalTier: f.oneOf('retrievalTier', GLACIER_RETRIEVAL_TIERS, 'Standard'),
+    maxAttempts: f.number('maxAttempts', 3, { min: 1, max: 20, integer: true }),
+    partConcurrency: f.number('partConcurrency', 2, { min: 1, max: 64, integer: true }),
+    maxConnections: f.number('maxConnections', 4, { min: 1, max: 1024, integer: true }),
+  }
+  if (endpoint !== undefined) cfg.endpoint = endpoint
+  f.done('use the AWS credential chain: environment, a profile in ~/.aws/credentials, or an instance role')
   return cfg
 }

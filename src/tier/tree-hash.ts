@@ -56,7 +56,7 @@ export class TreeHash {
   }
 
   private closeLeaf(): void {
-    let node = this.leaf.digest()
+    let node: Buffer = this.leaf.digest()
     this.leaf = createHash('sha256')
     this.leafBytes = 0
     for (let i = 0; ; i++) {

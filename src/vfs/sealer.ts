@@ -154,13 +154,22 @@ export class Sealer {
       ingest.end()
     }
     await lock.run(async () => {
+      const gone = meta.begin()
       for (const r of results) {
         const attrs = await meta.getInode(r.node.ino)
-        if (attrs === undefined || attrs.nlink === 0) continue
+        if (attrs === undefined || attrs.nlink === 0) {
+          // Deleted while it was being sealed: the ingest already counted references to its
+          // chunks in `txn`. They stay matched by a filemap version, which `gone` tombstones
+          // at once; collection then releases them like those of any deleted file.
+          txn.putFileMap(r.node.ino, r.map)
+          if (attrs === undefined) gone.deleteInode(r.node.ino)
+          continue
+        }
         txn.putInode({ ...attrs, size: r.size, blocks: r.blocks, mtimeNs: r.node.mtimeNs, ctimeNs: r.node.ctimeNs })
         txn.putFileMap(r.node.ino, r.map)
       }
       await txn.commit({ sync: true })
+      if (gone.size > 0) await gone.commit({ sync: true })
     })
     for (const r of results) {
       const node = r.node

@@ -30,6 +30,8 @@ export type TierfsVfsDeps = {
   now?: () => bigint
   /** How far back /.history reaches (default 7 days). */
   historyWindowMs?: number
+  /** Answers user.tierfs.tier / user.tierfs.state (default: the inode's tier, resident). */
+  tierState?: (a: InodeAttrs, asOf?: AsOf) => Promise<{ tier: string; state: string }>
 }
 
 const BLKSIZE = 1 << 20
@@ -57,7 +59,7 @@ export class TierfsVfs implements Vfs {
       sealerConfig,
     )
     this.files = new FileTable({ meta: deps.meta, chunks: deps.chunks, staging: deps.staging, sealer: this.sealer, now: this.now })
-    this.xattrs = new XattrOps(deps.meta, this.lock, (ino, asOf) => this.mustInode(ino, asOf), this.now)
+    this.xattrs = new XattrOps(deps.meta, this.lock, (ino, asOf) => this.mustInode(ino, asOf), this.now, deps.tierState)
     this.views = new SnapshotViews({
       meta: deps.meta, now: () => Number(this.now() / 1_000_000n), historyWindowMs: deps.historyWindowMs ?? 7 * 24 * 3_600_000,
     })

@@ -20,6 +20,8 @@ export class XattrOps {
     private readonly lock: Mutex,
     private readonly inode: (ino: Ino, asOf?: AsOf) => Promise<InodeAttrs>,
     private readonly now: () => bigint,
+    private readonly tierState: (a: InodeAttrs, asOf?: AsOf) => Promise<{ tier: string; state: string }> =
+      async (a) => ({ tier: String(a.tier), state: 'resident' }),
   ) {}
 
   async get(ino: Ino, name: string, asOf?: AsOf): Promise<Buffer> {
@@ -63,9 +65,8 @@ export class XattrOps {
   }
 
   private async virtual(ino: Ino, name: string, asOf?: AsOf): Promise<string> {
-    const a = await this.inode(ino, asOf)
-    if (name === 'user.tierfs.tier') return a.tier
-    return 'resident'
+    const st = await this.tierState(await this.inode(ino, asOf), asOf)
+    return name === 'user.tierfs.tier' ? st.tier : st.state
   }
 }
 

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { createReadStream } from 'node:fs'
-import { open, readFile, stat, writeFile } from 'node:fs/promises'
+import { open, readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { createHash, randomInt } from 'node:crypto'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -18,14 +18,23 @@ type Line = Begin | Done
 
 interface WriterRun {
   lines: Line[]
+  /** Resolves once the writer has made its directory on the mount. */
+  ready: Promise<void>
   exit: Promise<{ code: number | null; signal: string | null; stderr: string }>
   kill(): void
+  pid: number | undefined
 }
 
 function startWriter(dir: string, seed: number, budget: number): WriterRun {
   const child = spawn(process.execPath, [WRITER, dir, String(seed), String(budget)], { stdio: ['ignore', 'pipe', 'pipe'] })
   const lines: Line[] = []
-  createInterface({ input: child.stdout }).on('line', (l) => lines.push(JSON.parse(l) as Line))
+  let onReady!: () => void
+  const ready = new Promise<void>((ok) => { onReady = ok })
+  createInterface({ input: child.stdout }).on('line', (l) => {
+    const line = JSON.parse(l) as Line | { ev: 'ready' }
+    if (line.ev === 'ready') onReady()
+    else lines.push(line)
+  })
   let stderr = ''
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', (d: string) => { stderr += d })
@@ -33,7 +42,8 @@ function startWriter(dir: string, seed: number, budget: number): WriterRun {
     // 'close' waits for stdout to end, so every line is in `lines`.
     child.on('close', (code, signal) => ok({ code, signal, stderr }))
   })
-  return { lines, exit, kill: () => child.kill('SIGKILL') }
+  void exit.then(() => onReady())
+  return { lines, ready, exit, kill: () => child.kill('SIGKILL'), pid: child.pid }
 }
 
 async function hashRange(path: string, offset: number, length: number): Promise<string> {
@@ -107,14 +117,26 @@ t.test(`kill -9 of the daemon under a writer, ${ITERATIONS} times`, async (t) =>
   for (let i = 0; i < ITERATIONS; i++) {
     const dir = join(m.mnt, `it${i}`)
     const writer = startWriter(dir, seed + i, 6 * MiB)
+    // The kill is timed from the writer's first operation (node start-up varies under load).
+    await writer.ready
     const delay = randomInt(1500)
     await sleep(delay)
     await m.kill9()
     const killedAt = writer.lines.length
-    const timer = setTimeout(() => writer.kill(), 15_000)
+    const timer = setTimeout(() => {
+      void (async () => {
+        const pid = writer.pid
+        const wchan = await readFile(`/proc/${pid}/wchan`, 'utf8').catch(() => '?')
+        const stack = await readFile(`/proc/${pid}/stack`, 'utf8').catch(() => '?')
+        t.comment(`writer ${pid} still running 15 s after the kill: wchan ${wchan} ${stack}`)
+        writer.kill()
+      })()
+    }, 15_000)
     const ex = await writer.exit
     clearTimeout(timer)
     t.comment(`iteration ${i}: killed after ${delay} ms, ${killedAt} events; writer exit ${ex.code ?? ex.signal} ${ex.stderr.trim()}`)
+    const leftovers = await readdir(m.mnt).catch(() => [])
+    t.same(leftovers, [], 'nothing was written beside the mount (the writer worked through it)')
     await m.mount()
     const now = await verify(t, dir, writer.lines, `iteration ${i}`)
     for (const [p, h] of now) expected.set(join(`it${i}`, p), h)

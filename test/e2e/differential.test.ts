@@ -109,7 +109,11 @@ function nextOp(g: Generator, tree: TreeEntry[]): Op {
     const mode = g.pick([0o755, 0o700, 0o750])
     return { name: 'mkdir', paths: [newName()], args: [mode], call: ([p]) => ['mkdir', p, mode] }
   }
-  if (k < 77) return { name: 'rmdir', paths: [existing()], args: [], call: ([p]) => ['rmdir', p] }
+  if (k < 77) {
+    const empty = dirs.filter((d) => d !== '' && !all.some((p) => p.startsWith(d + '/')))
+    const p = empty.length > 0 && g.chance(0.7) ? g.pick(empty) : existing()
+    return { name: 'rmdir', paths: [p], args: [], call: ([q]) => ['rmdir', q] }
+  }
   if (k < 82) {
     const mode = g.pick(MODES)
     return { name: 'chmod', paths: [existing()], args: [mode.toString(8)], call: ([p]) => ['chmod', p, mode] }
@@ -126,8 +130,11 @@ function nextOp(g: Generator, tree: TreeEntry[]): Op {
     return { name: 'setxattr', paths: [existing()], args: [name, flags], call: ([p]) => ['setxattr', p, name, value, flags] }
   }
   if (k < 97) {
-    const name = g.pick(XNAMES)
-    return { name: 'removexattr', paths: [existing()], args: [name], call: ([p]) => ['removexattr', p, name] }
+    const withX = tree.filter((e) => Object.keys(e.xattrs ?? {}).length > 0)
+    const e = withX.length > 0 && g.chance(0.7) ? g.pick(withX) : undefined
+    const path = e?.path ?? existing()
+    const name = e !== undefined ? g.pick(Object.keys(e.xattrs ?? {}).sort()) : g.pick(XNAMES)
+    return { name: 'removexattr', paths: [path], args: [name], call: ([p]) => ['removexattr', p, name] }
   }
   // Targets stay inside the tree (or point nowhere creatable), so no operation escapes it.
   const target = g.pick(['a', 'b', 'c/d', 'e', '/nonexistent-tierfs-dir/x'])

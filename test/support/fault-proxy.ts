@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 
 /** What the proxy does with one request instead of (or on top of) forwarding it. */
@@ -23,6 +23,7 @@ export interface SeenRequest {
   /** URL path, e.g. `/bucket/prefix/key`. */
   path: string
   query: URLSearchParams
+  headers: IncomingHttpHeaders
   /** Which action was applied, if any. */
   fault?: string
 }
@@ -92,7 +93,7 @@ export class FaultProxy {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://proxy')
-    const seen: SeenRequest = { method: req.method ?? 'GET', path: decodeURIComponent(url.pathname), query: url.searchParams }
+    const seen: SeenRequest = { method: req.method ?? 'GET', path: decodeURIComponent(url.pathname), query: url.searchParams, headers: req.headers }
     this.seen.push(seen)
     this.inFlight++
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)

@@ -42,7 +42,7 @@ export function useS3rverCredentials(): void {
 export class S3rverProcess {
   private child: ChildProcess | undefined
   private exited: Promise<unknown> | undefined
-  private port = 0
+  private listenPort = 0
 
   private constructor(readonly dir: string) {}
 
@@ -58,8 +58,12 @@ export class S3rverProcess {
     return s
   }
 
+  get port(): number {
+    return this.listenPort
+  }
+
   get endpoint(): string {
-    return `http://127.0.0.1:${this.port}`
+    return `http://127.0.0.1:${this.listenPort}`
   }
 
   get running(): boolean {
@@ -69,7 +73,9 @@ export class S3rverProcess {
   /** Starts the process (again) and resolves once it answers HTTP. */
   async start(): Promise<void> {
     if (this.child !== undefined) return
-    const child = spawn(process.execPath, [S3RVER_BIN, '-d', this.dir, '-a', '127.0.0.1', '-p', String(this.port), '--silent'], {
+    // s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3 keeps in its
+    // legacy provider: without it every listing longer than one page fails with a 500.
+    const child = spawn(process.execPath, ['--openssl-legacy-provider', S3RVER_BIN, '-d', this.dir, '-a', '127.0.0.1', '-p', String(this.listenPort), '--silent'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     this.child = child
@@ -89,7 +95,7 @@ export class S3rverProcess {
       setTimeout(() => reject(new Error(`s3rver did not start within 15 s: ${output.slice(-2000)}`)), 15_000).unref()
     })
     try {
-      this.port = await listening
+      this.listenPort = await listening
       await this.waitAnswering()
     } catch (err) {
       await this.kill()

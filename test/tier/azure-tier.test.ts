@@ -46,6 +46,10 @@ t.test('the conformance suite passes under a key prefix, and list strips it', as
   t.ok(names.length > 0 && names.every((n) => n.startsWith('site-a/packs/')), 'blobs live under the prefix')
 })
 
+t.test('azure tier (Archive) passes the suite too: its cold-tier cases included', async (t) => {
+  await tierConformance(t, async () => tier({ prefix: 'archived', accessTier: 'Archive' }))
+})
+
 t.test('a 20 MiB file is staged in blocks with bounded memory and reads back byte-exact', async (t) => {
   const file = join(scratch, 'big')
   const fh = await open(file, 'w')

@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { TierfsError } from '../errors.js'
+import { asPackId, type ChunkId, type Ino, type PackId, type TierId } from '../ids.js'
+import { packKey } from '../chunk/chunk-store.js'
+import { encodeChunk } from '../chunk/codec.js'
+import { PackWriter } from '../chunk/pack-writer.js'
+import { readTrailer, type RandomAccess } from '../chunk/pack-reader.js'
+import type { Logger } from '../log.js'
+import type { Meta } from '../meta/meta.js'
+import type { PackRecord } from '../meta/types.js'
+import type { TierSet } from '../tier/tier-set.js'
+import type { Mutex } from '../vfs/mutex.js'
+import type { PolicySet } from './decide.js'
+import { walkFiles } from './namespace-walk.js'
+import { planPass, type PlannedItem } from './planner.js'
+
+export interface MigratorConfig {
+  objectPackSize: number
+  coldPackSize: number
+  maxBytesPerPass: number
+  /** Compress chunks written to object and cold tiers (bytes there cost money). */
+  compress: boolean
+}
+
+export type MigratorDeps = {
+  meta: Meta
+  /** Verified chunk reads, from whatever tier holds them. */
+  chunks: { read(id: ChunkId): Promise<Buffer> }
+  tiers: TierSet
+  /** The namespace lock: freeing a pack re-checks references under it, so no seal interleaves. */
+  lock: Mutex
+  /** Local scratch directory (on the block tier) where outgoing packs are built. */
+  outgoing: string
+  log: Logger
+  /** Removes a file from the namespace (then: delete). */
+  deleteFile: (path: string) => Promise<void>
+  /** Records the tier a file's data now lives on (user.tierfs.tier). */
+  setTier: (ino: Ino, tier: TierId) => Promise<void>
+}
+
+export interface PassReport {
+  filesMoved: number
+  bytesMoved: number
+  chunksCopied: number
+  packsWritten: number
+  packsFreed: number
+  bytesFreed: number
+  filesDeleted: number
+  /** Chunks left where they are because a warmer referrer needs them. */
+  chunksHeldWarm: number
+  errors: Array<{ path?: string; message: string }>
+}
+
+/**
+ * Executes policy decisions: copy -> verify -> commit -> free.
+ *  1. copy: chunks of the files to move are read (verified) and appended to new packs built
+ *     locally for the destination (pack size per destination kind), then uploaded;
+ *  2. verify: the uploaded object's size, and where the tier can be read back, its trailer;
+ *  3. commit: one metadata batch repoints every chunk (refs kept) and records the new pack;
+ *  4. free: source packs left with no live bytes are deleted from their tier, after a commit made
+ *     under the namespace lock proves no chunk record points into them.
+ * A crash before 3 leaves an unrecorded object on the destination (removed as an orphan); after 3
+ * and before 4, a dead source pack that the next pass frees. Nothing is ever the only copy
+ * while it is being moved.
+ *
+ * Placement: a chunk goes to the warmest tier any current file referencing it demands, so files
+ * that share chunks do not drag each other colder.
+ */
+export class Migrator {
+  constructor(private readonly deps: MigratorDeps, private readonly config: MigratorConfig) {}
+
+  async pass(set: PolicySet, nowMs: number, opts: { dryRun?: boolean } = {}): Promise<PassReport & { planned: PlannedItem[] }> {
+    const report = emptyReport()
+    const moves: PlannedItem[] = []
+    const deletes: PlannedItem[] = []
+    const seen = new Set<Ino>()
+    let bytes = 0
+    for await (const item of planPass(this.deps, set, nowMs, (path, message) => report.errors.push({ path, message }))) {
+      if (seen.has(item.ino)) continue
+      seen.add(item.ino)
+      if (item.action === 'delete') deletes.push(item)
+      else if (bytes < this.config.maxBytesPerPass) {
+        moves.push(item)
+        bytes += item.size
+      }
+    }
+    if (opts.dryRun === true) return { ...report, planned: [...moves, ...deletes] }
+    for (const d of deletes) {
+      try {
+        await this.deps.deleteFile(d.path)
+        report.filesDeleted++
+      } catch (err) {
+        report.errors.push({ path: d.path, message: (err as Error).message })
+      }
+    }
+    await this.moveFiles(moves.map((m) => ({ ino: m.ino, path: m.path, to: m.to as TierId })), report, set, nowMs)
+    return { ...report, planned: [...moves, ...deletes] }
+  }
+
+  /**
+   * Moves the data of these files to their destination tiers. With a policy set, chunks that a
+   * file staying warmer also references are held back (placement rule); without one (manual
+   * `tierfs migrate`), the named files' chunks move regardless.
+   */
+  async moveFiles(files: Array<{ ino: Ino; path: string; to: TierId }>, report = emptyReport(), set?: PolicySet, nowMs = Date.now()): Promise<PassReport> {
+    const { meta, tiers } = this.deps
+    const byDest = new Map<TierId, Array<{ ino: Ino; path: string }>>()
+    for (const f of files) byDest.set(f.to, [...(byDest.get(f.to) ?? []), f])
+    for (const [dest, group] of byDest) {
+      const want = new Map<ChunkId, number>()
+      for (const f of group) {
+        const map = await meta.getFileMap(f.ino)
+        if (map?.kind === 'extents') for (const e of map.extents) want.set(e.id, e.length)
+      }
+      const held = set === undefined ? new Set<ChunkId>() : await this.holdWarm(want, tiers.rank(dest), set, nowMs, new Set(group.map((g) => g.ino)))
+      report.chunksHeldWarm += held.size
+      const sources = new Set<PackId>()
+      const toCopy: ChunkId[] = []
+      for (const id of want.keys()) {
+        const rec = await meta.getChunk(id)
+        if (rec === undefined) continue
+        const pack = await meta.getPack(rec.pack)
+        if (pack === undefined || pack.tier === dest) continue
+        toCopy.push(id)
+        sources.add(rec.pack)
+      }
+      try {
+        await this.copyTo(dest, toCopy, report)
+      } catch (err) {
+        report.errors.push({ message: `moving ${group.length} files to ${dest}: ${(err as Error).message}` })
+        this.deps.log.error('migration failed; files stay readable where they are and the move is retried', { dest, err })
+        continue
+      }
+      for (const f of group) {
+        // A file whose chunks were partly held warm keeps its tier, so later passes retry it.
+        const map = await meta.getFileMap(f.ino)
+        if (map?.kind === 'extents' && map.extents.some((e) => held.has(e.id))) continue
+        await this.deps.setTier(f.ino, dest)
+        report.filesMoved++
+        report.bytesMoved += (await meta.getInode(f.ino))?.size ?? 0
+      }
+      for (const p of sources) await this.freeIfDead(p, report)
+    }
+    return report
+  }
+
+  /** Moves from `want` to the returned set the chunks a current file outside `moving` needs warmer. */
+  private async holdWarm(want: Map<ChunkId, number>, destRank: number, set: PolicySet, nowMs: number, moving: Set<Ino>): Promise<Set<ChunkId>> {
+    const { meta, tiers } = this.deps
+    const held = new Set<ChunkId>()
+    for await (const { path, attrs } of walkFiles(meta)) {
+      if (moving.has(attrs.ino)) continue
+      const kind = tiers.kindOf(attrs.tier)
+      const d = set.decide({
+        path, size: attrs.size, uid: attrs.uid, gid: attrs.gid, tier: kind,
+        mtimeMs: Number(attrs.mtimeNs / 1_000_000n), atimeMs: Number(attrs.atimeNs / 1_000_000n), ctimeMs: Number(attrs.ctimeNs / 1_000_000n),
+      }, nowMs)
+      const rank = d.to !== undefined ? ['block', 'object', 'cold'].indexOf(d.to.tier) : tiers.rank(attrs.tier)
+      if (rank >= destRank) continue
+      const map = await meta.getFileMap(attrs.ino)
+      if (map?.kind !== 'extents') continue
+      for (const e of map.extents) if (want.delete(e.id)) held.add(e.id)
+      if (want.size === 0) break
+    }
+    return held
+  }
+
+  /** Copies chunks into new packs on `dest`, verifies each upload and commits the new locations. */
+  private async copyTo(dest: TierId, ids: ChunkId[], report: PassReport): Promise<void> {
+    const { meta, tiers } = this.deps
+    const tier = tiers.get(dest)
+    const packSize = tiers.kindOf(dest) === 'cold' ? this.config.coldPackSize : this.config.objectPackSize
+    await mkdir(this.deps.outgoing, { recursive: true })
+    let i = 0
+    while (i < ids.length) {
+      const packId = asPackId(randomBytes(16).toString('hex'))
+      const local = join(this.deps.outgoing, `${packId}.pack`)
+      const writer = await PackWriter.create(local, packId)
+      const moved: Array<{ id: ChunkId; offset: number; length: number; codec: number }> = []
+      try {
+        while (i < ids.length && writer.size < packSize) {
+          const id = ids[i++] as ChunkId
+          const data = await this.deps.chunks.read(id)
+          const entry = await writer.append(id, encodeChunk(data, { compress: this.config.compress }), data.length)
+          moved.push({ id, offset: entry.offset, length: entry.length, codec: entry.codec })
+        }
+        const { size, entries } = await writer.finish()
+        const key = packKey(packId)
+        await tier.put(key, { file: local })
+        await verifyUpload(tier, key, size, entries.length)
+        const rec: PackRecord = { id: packId, tier: dest, key, state: 'sealed', size, liveBytes: 0, chunkCount: entries.length, createdMs: Date.now() }
+        const txn = meta.begin().putPack(rec)
+        for (const m of moved) txn.moveChunk(m.id, { pack: packId, offset: m.offset, length: m.length, codec: m.codec })
+        await txn.commit({ sync: true })
+        report.packsWritten++
+        report.chunksCopied += moved.length
+      } finally {
+        await writer.close()
+        await rm(local, { force: true })
+      }
+    }
+  }
+
+  /**
+   * Deletes a pack that no referenced chunk uses any more. Under the namespace lock (no seal can
+   * commit a new reference meanwhile): dead chunk records that still point into it are deleted
+   * with the pack record in one commit; only then is the object removed from its tier.
+   */
+  async freeIfDead(id: PackId, report: PassReport): Promise<void> {
+    const { meta, tiers } = this.deps
+    const pack = await meta.getPack(id)
+    if (pack === undefined || pack.state !== 'sealed' || pack.liveBytes > 0) return
+    const tier = tiers.get(pack.tier)
+    const ra: RandomAccess = { size: async () => pack.size, read: (o, l) => tier.get(pack.key, { offset: o, length: l }) }
+    const local = tier.localPath(pack.key)
+    let ids: ChunkId[]
+    try {
+      ids = local !== undefined || !tier.capabilities.needsWarmup ? (await readTrailer(ra)).entries.map((e) => e.id) : []
+    } catch (err) {
+      this.deps.log.warn('cannot list a dead pack; kept for fsck', { pack: id, err })
+      return
+    }
+    const freed = await this.deps.lock.run(async () => {
+      const txn = meta.begin()
+      for (const cid of ids) {
+        const c = await meta.getChunk(cid)
+        if (c === undefined || c.pack !== id) continue
+        if (c.refs > 0) return false
+        txn.deleteChunk(cid)
+      }
+      const again = await meta.getPack(id)
+      if (again === undefined || again.liveBytes > 0) return false
+      await txn.deletePack(id).commit({ sync: true })
+      return true
+    })
+    if (!freed) return
+    await tier.delete(pack.key)
+    report.packsFreed++
+    report.bytesFreed += pack.size
+  }
+}
+
+async function verifyUpload(tier: ReturnType<TierSet['get']>, key: string, size: number, entries: number): Promise<void> {
+  const head = await tier.head(key)
+  if (head === undefined || head.size !== size) {
+    throw TierfsError.corrupt(`upload of ${key} to ${tier.id} did not verify: ${head?.size ?? 'no object'} bytes, expected ${size}`)
+  }
+  if (tier.capabilities.needsWarmup || !tier.capabilities.rangeReads) return
+  const back = await readTrailer({ size: async () => size, read: (o, l) => tier.get(key, { offset: o, length: l }) })
+  if (back.entries.length !== entries) throw TierfsError.corrupt(`upload of ${key} to ${tier.id}: trailer lists ${back.entries.length} chunks, expected ${entries}`)
+}
+
+function emptyReport(): PassReport {
+  return { filesMoved: 0, bytesMoved: 0, chunksCopied: 0, packsWritten: 0, packsFreed: 0, bytesFreed: 0, filesDeleted: 0, chunksHeldWarm: 0, errors: [] }
+}

@@ -1,0 +1,74 @@
+import type { Ino, TierId } from '../ids.js'
+import type { MetaReader } from '../meta/meta.js'
+import type { TierSet } from '../tier/tier-set.js'
+import type { PolicySet } from './decide.js'
+import { walkFiles } from './namespace-walk.js'
+
+/** One file the policies want changed now. */
+export interface PlannedItem {
+  path: string
+  ino: Ino
+  size: number
+  action: 'move' | 'delete'
+  from: TierId
+  /** Destination tier id (moves only). */
+  to?: TierId
+  policy: string
+  reason: string
+}
+
+export type PlannerDeps = { meta: MetaReader; tiers: TierSet }
+
+/**
+ * Streams the files whose policy decision is to move or delete them at `nowMs` (a dry run: reads
+ * only). A policy naming an unknown target is reported once per file as an error item so other
+ * policies keep working.
+ */
+export async function* planPass(
+  deps: PlannerDeps, set: PolicySet, nowMs: number, onError: (path: string, message: string) => void,
+): AsyncIterable<PlannedItem> {
+  const { meta, tiers } = deps
+  for await (const { path, attrs } of walkFiles(meta)) {
+    const kind = tiers.kindOf(attrs.tier)
+    const facts = {
+      path, size: attrs.size, uid: attrs.uid, gid: attrs.gid, tier: kind,
+      mtimeMs: Number(attrs.mtimeNs / 1_000_000n), atimeMs: Number(attrs.atimeNs / 1_000_000n), ctimeMs: Number(attrs.ctimeNs / 1_000_000n),
+      ...(String(attrs.tier) !== kind ? { target: String(attrs.tier) } : {}),
+    }
+    const d = set.decide(facts, nowMs)
+    if (d.action === 'delete') {
+      yield { path, ino: attrs.ino, size: attrs.size, action: 'delete', from: attrs.tier, policy: d.policy ?? '', reason: d.reason }
+    } else if (d.action === 'move' && d.to !== undefined) {
+      let to: TierId
+      try {
+        to = tiers.resolve(d.to.tier, d.to.target)
+      } catch (err) {
+        onError(path, `policy ${d.policy} (${d.origin}): ${(err as Error).message}`)
+        continue
+      }
+      if (to === attrs.tier) continue
+      yield { path, ino: attrs.ino, size: attrs.size, action: 'move', from: attrs.tier, to, policy: d.policy ?? '', reason: d.reason }
+    }
+  }
+}
+
+export interface PlanSummaryRow {
+  policy: string
+  transition: string
+  files: number
+  bytes: number
+}
+
+/** Groups planned items per policy and transition (what `tierfs policy plan` prints). */
+export function summarize(items: Iterable<PlannedItem>): PlanSummaryRow[] {
+  const rows = new Map<string, PlanSummaryRow>()
+  for (const it of items) {
+    const transition = it.action === 'delete' ? `${it.from} -> delete` : `${it.from} -> ${it.to}`
+    const key = `${it.policy}\0${transition}`
+    const row = rows.get(key) ?? { policy: it.policy, transition, files: 0, bytes: 0 }
+    row.files++
+    row.bytes += it.size
+    rows.set(key, row)
+  }
+  return [...rows.values()].sort((a, b) => a.policy.localeCompare(b.policy) || a.transition.localeCompare(b.transition))
+}

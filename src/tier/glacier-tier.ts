@@ -1,0 +1,345 @@
+import { open, stat } from 'node:fs/promises'
+import {
+  DeleteArchiveCommand, DescribeJobCommand, GetJobOutputCommand, GlacierClient, InitiateJobCommand,
+} from '@aws-sdk/client-glacier'
+import { TierfsError } from '../errors.js'
+import type { TierId } from '../ids.js'
+import { silentLogger, type Logger } from '../log.js'
+import { isItemMissing, mapGlacierError } from './glacier-error.js'
+import { JobBook, covers, usable, type RetrievalJob, type RetrievalJobStore, type RetrievalTier } from './glacier-jobs.js'
+import { alignRetrievalRange, checkPartSize, partSizeFor, type ByteRange } from './glacier-range.js'
+import { uploadMultipart, uploadSingle, type UploadContext } from './glacier-upload.js'
+import type { LocatorEntry, LocatorStore, ObjectInfo, Tier, TierCapabilities, Warmth } from './tier.js'
+import { checkKey } from './tier-key.js'
+import { MiB, treeHash } from './tree-hash.js'
+
+/** The configurable part of a Glacier tier (what a `targets.<name>` entry holds). */
+export interface GlacierSettings {
+  vault: string
+  /** '-' (the credentials' account) unless the vault belongs to another account. */
+  accountId?: string
+  region: string
+  /** Endpoint override (the Glacier test server); the SDK's regional endpoint otherwise. */
+  endpoint?: string
+  /** Multipart part size: a power-of-two number of MiB, 1 MiB..4 GiB. Default 8 MiB. */
+  partSize?: number
+  /** Archives up to this size go up in one UploadArchive (read into memory, so keep it small). Default: the part size, at most 64 MiB. */
+  singleUploadMax?: number
+  /** Retrieval speed (and price) of warm-ups. Default 'Standard'. */
+  retrievalTier?: RetrievalTier
+  /** SDK attempts per request (retries of throttling and 5xx). Default 3. */
+  maxAttempts?: number
+  /** Parts uploaded at once. Default 2. */
+  partConcurrency?: number
+  /** Default 4. */
+  maxConnections?: number
+}
+
+export interface GlacierTierOptions extends GlacierSettings {
+  /** Where archive ids and sizes live (Glacier has no keys). */
+  locators: LocatorStore
+  /** Where retrieval jobs are remembered across restarts; in memory only when absent. */
+  jobs?: RetrievalJobStore
+  log?: Logger
+}
+
+export const GLACIER_RETRIEVAL_TIERS: readonly RetrievalTier[] = ['Expedited', 'Standard', 'Bulk']
+
+/** The locator of an empty object: Glacier refuses empty archives, so none is stored. */
+const EMPTY = ''
+
+/**
+ * A tier in an S3 Glacier vault (the 2012 REST API). Glacier assigns archive ids at upload and
+ * has no keys, so key -> (archive id, size) lives in a LocatorStore; `head` and `list` answer
+ * from it without a request. Reads are cold: `warmup` starts an archive-retrieval job (whole
+ * archive, or a MiB-aligned byte range), `warmth` polls it, and `get` downloads from a completed
+ * job's output; before that `get` fails with AGAIN. `warmth`/`warmup` of a missing key fail
+ * NOT_FOUND; an empty object needs no archive and is always warm. Replacing a key uploads a new
+ * archive, then moves the locator, then deletes the old archive (a failure there is logged: the
+ * put has succeeded, the old archive is an orphan).
+ */
+export class GlacierTier implements Tier {
+  readonly capabilities: TierCapabilities
+  private client: GlacierClient | undefined
+  private closed = false
+  private readonly book: JobBook
+  private readonly accountId: string
+  private readonly partSize: number
+  private readonly singleMax: number
+  private readonly log: Logger
+
+  constructor(readonly id: TierId, private readonly opts: GlacierTierOptions) {
+    this.accountId = opts.accountId ?? '-'
+    this.partSize = checkPartSize(opts.partSize ?? 8 * MiB)
+    this.singleMax = opts.singleUploadMax ?? Math.min(this.partSize, 64 * MiB)
+    this.log = opts.log ?? silentLogger
+    this.book = new JobBook(opts.jobs)
+    this.capabilities = { rangeReads: true, needsWarmup: true, maxConnections: opts.maxConnections ?? 4, localFiles: false }
+  }
+
+  async ready(): Promise<void> {
+    if (this.closed) throw new TierfsError('CLOSED', `${this.id}: tier is closed`)
+    this.client ??= new GlacierClient({
+      region: this.opts.region,
+      ...(this.opts.endpoint === undefined ? {} : { endpoint: this.opts.endpoint }),
+      maxAttempts: this.opts.maxAttempts ?? 3,
+      logger: { trace: () => {}, debug: () => {}, info: () => {}, warn: (...a: unknown[]) => this.log.debug('glacier sdk', { msg: a.map(String).join(' ') }), error: () => {} },
+    })
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    this.client?.destroy()
+    this.client = undefined
+  }
+
+  localPath(): undefined {
+    return undefined
+  }
+
+  async space(): Promise<undefined> {
+    return undefined
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const e = await this.opts.locators.get(checkKey(key))
+    return e === undefined ? undefined : { key, size: e.size }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    for await (const e of this.opts.locators.keys(prefix)) yield { key: e.key, size: e.size }
+  }
+
+  async put(key: string, source: { file: string } | { data: Buffer }): Promise<void> {
+    checkKey(key)
+    const client = this.sdk()
+    let size: number
+    try {
+      size = 'data' in source ? source.data.length : (await stat(source.file)).size
+    } catch (err) {
+      throw TierfsError.from(err, `${this.id}: put ${key}`)
+    }
+    const ctx: UploadContext = {
+      client, vault: this.opts.vault, accountId: this.accountId, partAttempts: this.opts.maxAttempts ?? 3,
+      concurrency: this.opts.partConcurrency ?? 2, log: this.log, fail: (err, op) => this.fail(err, op, key),
+    }
+    let archiveId = EMPTY
+    if (size > this.singleMax) archiveId = await uploadMultipart(ctx, source, size, partSizeFor(size, this.partSize))
+    else if (size > 0) archiveId = await uploadSingle(ctx, 'data' in source ? source.data : await readSmall(source.file, size, `${this.id}: put ${key}`))
+    const previous = await this.opts.locators.get(key)
+    try {
+      await this.opts.locators.set(key, { locator: archiveId, size })
+    } catch (err) {
+      await this.deleteArchive(archiveId, key).catch(() => undefined)
+      throw err
+    }
+    await this.book.exclusive(key, () => this.book.forget(key))
+    if (previous !== undefined && previous.locator !== archiveId) {
+      await this.deleteArchive(previous.locator, key).catch((err: unknown) => {
+        this.log.warn('glacier: replaced archive could not be deleted', { tier: this.id, key, err })
+      })
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const e = await this.opts.locators.get(checkKey(key))
+    if (e === undefined) return
+    await this.deleteArchive(e.locator, key)
+    await this.opts.locators.delete(key)
+    await this.book.exclusive(key, () => this.book.forget(key))
+  }
+
+  /**
+   * Starts an archive-retrieval job for `key` (all of it, or the MiB-aligned range covering
+   * `range`), unless a live job of its archive already covers that: then it joins that job.
+   * The job id is recorded before this resolves, so a restart resumes polling it.
+   */
+  async warmup(key: string, range?: { offset: number; length: number }): Promise<void> {
+    const e = await this.entry(key)
+    const want = this.wanted(e, range)
+    if (want === undefined) return
+    await this.book.exclusive(key, async () => {
+      const jobs = await this.book.jobs(key, e.locator)
+      if (jobs.some((j) => covers(j, want))) return
+      const whole = want.start === 0 && want.end === e.size - 1
+      const tier = this.opts.retrievalTier ?? 'Standard'
+      let jobId: string | undefined
+      try {
+        const out = await this.sdk().send(new InitiateJobCommand({
+          vaultName: this.opts.vault, accountId: this.accountId,
+          jobParameters: { Type: 'archive-retrieval', ArchiveId: e.locator, Tier: tier, ...(whole ? {} : { RetrievalByteRange: `${want.start}-${want.end}` }) },
+        }))
+        jobId = out.jobId
+      } catch (err) {
+        throw this.fail(err, 'InitiateJob', key)
+      }
+      if (jobId === undefined) throw TierfsError.io(`${this.id}: InitiateJob ${key} returned no job id`)
+      await this.book.save(key, [...jobs, { jobId, archiveId: e.locator, start: want.start, end: want.end, tier, requestedAt: Date.now() }])
+    })
+  }
+
+  /** 'warm' when a completed job covers `range` (default: the whole object), 'warming' while one runs. */
+  async warmth(key: string, range?: { offset: number; length: number }): Promise<Warmth> {
+    const e = await this.entry(key)
+    const want = this.wanted(e, range)
+    if (want === undefined) return 'warm'
+    const { ready, pending } = await this.findJob(key, e, want)
+    return ready !== undefined ? 'warm' : pending ? 'warming' : 'cold'
+  }
+
+  async get(key: string, range?: { offset: number; length: number }): Promise<Buffer> {
+    const e = await this.entry(key)
+    const offset = range?.offset ?? 0
+    const length = Math.max(0, Math.min(range?.length ?? e.size, e.size - offset))
+    if (length === 0) return Buffer.alloc(0)
+    const want = { start: offset, end: offset + length - 1 }
+    const { ready, pending } = await this.findJob(key, e, want)
+    if (ready === undefined) {
+      throw new TierfsError('AGAIN', `${this.id}: ${key} is ${pending ? 'being recalled' : 'cold: warm it up first'}`, { detail: { target: this.id, key, warmth: pending ? 'warming' : 'cold' } })
+    }
+    // Ask for MiB-aligned bytes so that Glacier returns their tree hash, then cut out the range.
+    const fetch = alignRetrievalRange(offset, length, e.size)
+    const from = Math.max(fetch.start, ready.start)
+    const to = Math.min(fetch.end, ready.end)
+    const data = await this.download(key, ready, from, to)
+    return data.subarray(offset - from, offset - from + length)
+  }
+
+  private async download(key: string, job: RetrievalJob, from: number, to: number): Promise<Buffer> {
+    let out
+    try {
+      out = await this.sdk().send(new GetJobOutputCommand({
+        vaultName: this.opts.vault, accountId: this.accountId, jobId: job.jobId, range: `bytes=${from - job.start}-${to - job.start}`,
+      }))
+    } catch (err) {
+      if (isItemMissing(err)) {
+        await this.dropJob(key, job.jobId)
+        throw new TierfsError('AGAIN', `${this.id}: the recall of ${key} expired: warm it up again`, { cause: err, detail: { target: this.id, key, warmth: 'cold' } })
+      }
+      throw this.fail(err, 'GetJobOutput', key)
+    }
+    const expected = to - from + 1
+    const parts: Buffer[] = []
+    let got = 0
+    try {
+      for await (const chunk of out.body as AsyncIterable<Uint8Array>) {
+        got += chunk.length
+        if (got > expected) break
+        parts.push(Buffer.from(chunk))
+      }
+    } catch (err) {
+      throw this.fail(err, 'GetJobOutput', key)
+    }
+    if (got !== expected) throw TierfsError.io(`${this.id}: GetJobOutput ${key}: expected ${expected} bytes, received ${got}`)
+    const data = Buffer.concat(parts, expected)
+    if (out.checksum !== undefined && treeHash(data).toString('hex') !== out.checksum) {
+      throw TierfsError.corrupt(`${this.id}: ${key}: bytes ${from}-${to} do not match the tree hash Glacier returned`, { target: this.id, key, jobId: job.jobId })
+    }
+    return data
+  }
+
+  /** A completed job covering `want`, polling in-progress ones; `pending` if one still runs. */
+  private async findJob(key: string, e: LocatorEntry, want: ByteRange): Promise<{ ready?: RetrievalJob; pending: boolean }> {
+    const now = Date.now()
+    const jobs = (await this.book.jobs(key, e.locator, now)).filter((j) => covers(j, want))
+    const ready = jobs.find((j) => usable(j, now))
+    if (ready !== undefined) return { ready, pending: false }
+    let pending = false
+    for (const job of jobs) {
+      const state = await this.describe(key, job)
+      if (state === 'ready') return { ready: job, pending: false }
+      if (state === 'running') pending = true
+    }
+    return { pending }
+  }
+
+  /** Polls one job; records completion, forgets failed and unknown (expired) jobs. */
+  private async describe(key: string, job: RetrievalJob): Promise<'ready' | 'running' | 'gone'> {
+    let out
+    try {
+      out = await this.sdk().send(new DescribeJobCommand({ vaultName: this.opts.vault, accountId: this.accountId, jobId: job.jobId }))
+    } catch (err) {
+      if (!isItemMissing(err)) throw this.fail(err, 'DescribeJob', key)
+      await this.dropJob(key, job.jobId)
+      return 'gone'
+    }
+    if (out.Completed === true && out.StatusCode === 'Succeeded') {
+      const completedAt = out.CompletionDate === undefined ? Date.now() : Date.parse(out.CompletionDate)
+      await this.book.exclusive(key, async () => {
+        const jobs = await this.book.jobs(key, job.archiveId)
+        await this.book.save(key, jobs.map((j) => (j.jobId === job.jobId ? { ...j, completedAt } : j)))
+      })
+      job.completedAt = completedAt
+      return 'ready'
+    }
+    if (out.Completed === true || out.StatusCode === 'Failed') {
+      this.log.warn('glacier: retrieval job failed', { tier: this.id, key, jobId: job.jobId, status: out.StatusCode })
+      await this.dropJob(key, job.jobId)
+      return 'gone'
+    }
+    return 'running'
+  }
+
+  private async dropJob(key: string, jobId: string): Promise<void> {
+    await this.book.exclusive(key, async () => {
+      const e = await this.opts.locators.get(key)
+      if (e === undefined) return this.book.forget(key)
+      await this.book.save(key, (await this.book.jobs(key, e.locator)).filter((j) => j.jobId !== jobId))
+    })
+  }
+
+  private async deleteArchive(archiveId: string, key: string): Promise<void> {
+    if (archiveId === EMPTY) return
+    try {
+      await this.sdk().send(new DeleteArchiveCommand({ vaultName: this.opts.vault, accountId: this.accountId, archiveId }))
+    } catch (err) {
+      if (isItemMissing(err)) return
+      throw this.fail(err, 'DeleteArchive', key)
+    }
+  }
+
+  private async entry(key: string): Promise<LocatorEntry> {
+    const e = await this.opts.locators.get(checkKey(key))
+    if (e === undefined) throw new TierfsError('NOT_FOUND', `${this.id}: ${key}: no such object`)
+    return e
+  }
+
+  /** The archive range a warm-up or warmth of `range` concerns; undefined when nothing is to read. */
+  private wanted(e: LocatorEntry, range?: { offset: number; length: number }): ByteRange | undefined {
+    if (e.size === 0) return undefined
+    if (range === undefined) return { start: 0, end: e.size - 1 }
+    const length = Math.min(range.length, e.size - range.offset)
+    if (length <= 0) return undefined
+    return alignRetrievalRange(range.offset, length, e.size)
+  }
+
+  private sdk(): GlacierClient {
+    if (this.client === undefined) throw new TierfsError('CLOSED', `${this.id}: tier is ${this.closed ? 'closed' : 'not ready'}`)
+    return this.client
+  }
+
+  private fail(err: unknown, op: string, key?: string): TierfsError {
+    return mapGlacierError(err, { target: this.id, vault: this.opts.vault, op, ...(key === undefined ? {} : { key }) })
+  }
+}
+
+/** Reads a file of at most the single-upload size into memory (UploadArchive needs a replayable body). */
+async function readSmall(file: string, size: number, context: string): Promise<Buffer> {
+  try {
+    const fh = await open(file, 'r')
+    try {
+      const buf = Buffer.allocUnsafe(size)
+      let done = 0
+      while (done < size) {
+        const { bytesRead } = await fh.read(buf, done, size - done, done)
+        if (bytesRead === 0) throw TierfsError.io(`${context}: file shrank during upload`)
+        done += bytesRead
+      }
+      return buf
+    } finally {
+      await fh.close()
+    }
+  } catch (err) {
+    throw TierfsError.from(err, context)
+  }
+}
