@@ -42,8 +42,10 @@ export class Daemon {
   private restorePoints: RestorePoints | undefined
   private policies: PolicyDir | undefined
   private tiering: Tiering | undefined
-  /** Wall clock plus the injected offset (TIERFS_CLOCK_OFFSET, for tests and demos). */
-  readonly nowMs: () => number = (() => { const off = clockOffsetMs(process.env.TIERFS_CLOCK_OFFSET); return () => Date.now() + off })()
+  /** Injected clock offset (TIERFS_CLOCK_OFFSET or the 'clock-offset' command), for tests and demos. */
+  private clockOffset = clockOffsetMs(process.env.TIERFS_CLOCK_OFFSET)
+  /** Wall clock plus the injected offset: what policy ages and schedules see. */
+  readonly nowMs = (): number => Date.now() + this.clockOffset
   private mounted: Mounted | undefined
   private control: Server | undefined
   private timers: NodeJS.Timeout[] = []
@@ -199,6 +201,9 @@ export class Daemon {
         return this.prune(req.args?.dryRun === true)
       case 'snapshot-delete':
         return this.restorePoints?.delete(String(req.args?.workflow), String(req.args?.name))
+      case 'clock-offset':
+        if (req.args?.offset !== undefined) this.clockOffset = clockOffsetMs(String(req.args.offset))
+        return { offsetMs: this.clockOffset, now: new Date(this.nowMs()).toISOString() }
       case 'policy-reload':
         return this.reloadPolicies()
       case 'policy-plan':

@@ -74,7 +74,13 @@ interface Child {
 }
 
 class DiffWalk {
-  constructor(private readonly meta: DiffReader, private readonly v1: Version, private readonly v2: Version) {}
+  private readonly lo: Version
+  private readonly hi: Version
+
+  constructor(private readonly meta: DiffReader, private readonly v1: Version, private readonly v2: Version) {
+    this.lo = v1 <= v2 ? v1 : v2
+    this.hi = v1 <= v2 ? v2 : v1
+  }
 
   async resolve(root: Ino, parts: string[], asOf: Version): Promise<InodeAttrs | undefined> {
     let ino = root
@@ -171,19 +177,24 @@ class DiffWalk {
     }
   }
 
-  /** A child with the same inode on both sides: one versioned read tells whether it changed. */
+  /**
+   * A child with the same inode on both sides: one versioned read (at the newer version) tells
+   * whether it changed in between.
+   */
   private async *same(path: string, e: Child): AsyncGenerator<DiffEntry> {
-    const now = await this.meta.getInodeVersioned(e.ino, this.v2)
-    if (now !== undefined && now.version <= this.v1) {
-      if (now.attrs.type === 'dir') yield* this.dir(path, now.attrs, now.attrs, e.cursor === undefined || e.cursor.length === 0 ? undefined : e.cursor, true)
+    const rec = await this.meta.getInodeVersioned(e.ino, this.hi)
+    if (rec !== undefined && rec.version <= this.lo) {
+      if (rec.attrs.type === 'dir') yield* this.dir(path, rec.attrs, rec.attrs, e.cursor === undefined || e.cursor.length === 0 ? undefined : e.cursor, true)
       return
     }
-    yield* this.node(path, await this.meta.getInode(e.ino, this.v1), now?.attrs, e.cursor)
+    const other = await this.meta.getInode(e.ino, this.lo)
+    const [a, b] = this.v1 <= this.v2 ? [other, rec?.attrs] : [rec?.attrs, other]
+    yield* this.node(path, a, b, e.cursor)
   }
 
   private async untouched(ino: Ino): Promise<boolean> {
-    const rec = await this.meta.getInodeVersioned(ino, this.v2)
-    return rec !== undefined && rec.version <= this.v1
+    const rec = await this.meta.getInodeVersioned(ino, this.hi)
+    return rec !== undefined && rec.version <= this.lo
   }
 
   private async changed(a: InodeAttrs, b: InodeAttrs): Promise<boolean> {

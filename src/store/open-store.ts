@@ -15,6 +15,7 @@ import { TierSet } from '../tier/tier-set.js'
 import { parseConfig, type StoreConfig } from './config.js'
 import { StoreLayout } from './layout.js'
 import { recoverPacks } from './recover-packs.js'
+import { metaJobs, metaLocators } from './meta-locators.js'
 
 /** The storage stack of one store, opened: config, metadata, tiers, chunk store. */
 export interface OpenStore {
@@ -64,7 +65,7 @@ export async function openStore(root: string, log: Logger, opts: { now?: () => n
     tiers.add(asTierId(kind), { tier: new LocalTier(asTierId(kind), layout.tierDir(config, kind)), kind })
   }
   for (const [name, target] of Object.entries(config.targets)) {
-    const plain = makeTier(asTierId(name), target, { baseDir: layout.root })
+    const plain = makeTier(asTierId(name), target, { baseDir: layout.root, locators: metaLocators(meta, name), retrievalJobs: metaJobs(meta, name) })
     const tier = new RetryTier(new LimitTier(new MetricsTier(plain)))
     tiers.add(asTierId(name), { tier, kind: plain.capabilities.needsWarmup ? 'cold' : 'object' })
   }

@@ -96,7 +96,7 @@ export async function storeState(fx: VfsFixture): Promise<unknown> {
 }
 
 export async function fsckReport(fx: VfsFixture): Promise<{ ok: boolean; problems: string[] }> {
-  const r = await fsck({ meta: fx.store.meta, tier: fx.store.block, staging: new Staging(fx.store.layout.staging(fx.store.config)) }, { repair: false })
+  const r = await fsck({ meta: fx.store.meta, tiers: fx.store.tiers, staging: new Staging(fx.store.layout.staging(fx.store.config)) }, { repair: false })
   return { ok: r.ok, problems: r.problems.map((p) => `${p.kind}: ${p.message}`) }
 }
 

@@ -5,7 +5,7 @@ import { open, readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { createHash, randomInt } from 'node:crypto'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { ROOT, tempMount, type TestMount } from '../support/tierfs-mount.js'
+import { childEnv, ROOT, tempMount, type TestMount } from '../support/tierfs-mount.js'
 import { pseudoRandom, sha256, sha256File, sleep, waitSealed } from '../support/e2e-io.js'
 
 const WRITER = join(ROOT, 'test/e2e/fixtures/crash-writer.mjs')
@@ -26,7 +26,7 @@ interface WriterRun {
 }
 
 function startWriter(dir: string, seed: number, budget: number): WriterRun {
-  const child = spawn(process.execPath, [WRITER, dir, String(seed), String(budget)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [WRITER, dir, String(seed), String(budget)], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() })
   const lines: Line[] = []
   let onReady!: () => void
   const ready = new Promise<void>((ok) => { onReady = ok })

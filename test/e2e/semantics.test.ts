@@ -429,6 +429,24 @@ t.test('fsync and fdatasync survive kill -9', async (t) => {
   t.equal(fsck.code, 0, `fsck clean after kill -9: ${fsck.stdout}${fsck.stderr}`)
 })
 
+t.test('an open, unlinked file leaves nothing behind after kill -9', async (t) => {
+  const k = await tempMount()
+  t.teardown(() => k.cleanup())
+  await mkdir(join(k.mnt, 'd'))
+  await writeFile(join(k.mnt, 'd/gone'), randomBytes(100_000))
+  await writeFile(join(k.mnt, 'd/kept'), 'kept')
+  await waitSealed(k)
+  const fh = await open(join(k.mnt, 'd/gone'), 'r')
+  await unlink(join(k.mnt, 'd/gone'))
+  t.comment(`while open: ${JSON.stringify(await readdir(join(k.mnt, 'd')))}`)
+  await k.kill9()
+  await fh.close().catch(() => undefined)
+  await k.mount()
+  t.same(await readdir(join(k.mnt, 'd')), ['kept'], 'after the crash only the kept file is listed')
+  const s = await waitSealed(k)
+  t.equal(s.files, 1, `status counts one file (${s.files})`)
+})
+
 t.test('statfs', async (t) => {
   const r = await run('df', ['-B1', '--output=size,used,avail,target', m.mnt])
   t.equal(r.code, 0, r.stderr)

@@ -21,7 +21,21 @@ export function run(cmd: string, args: string[], opts: ExecFileOptions = {}): Pr
 }
 
 export function tierfs(args: string[], opts: ExecFileOptions = {}): Promise<RunResult> {
-  return run(process.execPath, [CLI, ...args], { env: { ...process.env, TIERFS_RUN_DIR: RUN_DIR }, ...opts })
+  return run(process.execPath, [CLI, ...args], { env: { ...childEnv(), TIERFS_RUN_DIR: RUN_DIR }, ...opts })
+}
+
+/**
+ * The environment for tierfs processes and other Node children: without tap's NODE_OPTIONS
+ * (its process-info and coverage hooks would load into every CLI call and into the daemon,
+ * slowing it and tying it to tap's node_modules).
+ */
+export function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k === 'NODE_OPTIONS' || k === 'NODE_V8_COVERAGE' || k.startsWith('_TAPJS_')) continue
+    env[k] = v
+  }
+  return env
 }
 
 /** Test daemons register here, not in /run/tierfs. */

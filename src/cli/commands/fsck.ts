@@ -13,7 +13,7 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
   const repair = args.flags.has('--repair')
   const store = await openStore(root, jsonLogger((l) => process.stderr.write(l), 'warn'), { recover: repair })
   try {
-    const report = await fsck({ meta: store.meta, tier: store.block, staging: new Staging(store.layout.staging(store.config)) }, { repair })
+    const report = await fsck({ meta: store.meta, tiers: store.tiers, staging: new Staging(store.layout.staging(store.config)) }, { repair })
     if (args.flags.has('--json')) {
       out(JSON.stringify(report, null, 2) + '\n')
     } else {

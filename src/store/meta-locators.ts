@@ -1,0 +1,45 @@
+import type { Meta } from '../meta/meta.js'
+import type { RetrievalJobStore } from '../tier/glacier-jobs.js'
+import type { LocatorEntry, LocatorStore } from '../tier/tier.js'
+
+/**
+ * Backend-assigned ids (Glacier archive ids) and retrieval-job records kept in the store's
+ * metadata (sys space, next to the pack records they belong to), so they are checkpointed and
+ * recovered with it. Sys names: `loc/<target>/<key>` and `job/<target>/<key>`.
+ */
+export function metaLocators(meta: Meta, target: string): LocatorStore {
+  const prefix = `loc/${target}/`
+  return {
+    async get(key) {
+      const v = await meta.getSys(prefix + key)
+      return v === undefined ? undefined : (JSON.parse(v.toString('utf8')) as LocatorEntry)
+    },
+    async set(key, entry) {
+      await meta.begin().putSys(prefix + key, Buffer.from(JSON.stringify(entry))).commit({ sync: true })
+    },
+    async delete(key) {
+      await meta.begin().deleteSys(prefix + key).commit({ sync: true })
+    },
+    async *keys(p) {
+      for (const name of await meta.sysNames(prefix + p)) {
+        const v = await meta.getSys(name)
+        if (v !== undefined) yield { key: name.slice(prefix.length), ...(JSON.parse(v.toString('utf8')) as LocatorEntry) }
+      }
+    },
+  }
+}
+
+export function metaJobs(meta: Meta, target: string): RetrievalJobStore {
+  const prefix = `job/${target}/`
+  return {
+    async get(key) {
+      return (await meta.getSys(prefix + key))?.toString('utf8')
+    },
+    async set(key, record) {
+      await meta.begin().putSys(prefix + key, Buffer.from(record)).commit({ sync: true })
+    },
+    async delete(key) {
+      await meta.begin().deleteSys(prefix + key).commit({ sync: true })
+    },
+  }
+}
