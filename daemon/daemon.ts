@@ -14,10 +14,12 @@ import { tierState } from '../src/store/tier-state.js'
 import { Staging } from '../src/vfs/staging.js'
 import { TierfsVfs } from '../src/vfs/tierfs-vfs.js'
 import { RestorePoints } from '../src/backup/restore-points.js'
+import { BackupService } from '../src/backup/backup-service.js'
 import { prune, type PruneReport } from '../src/backup/prune.js'
 import type { Retention } from '../src/policy/policy-file.js'
 import { PolicyDir } from '../src/policy/policy-dir.js'
 import { Tiering } from './tiering.js'
+import { serveMetrics } from './metrics-server.js'
 import { clockOffsetMs } from './clock-offset.js'
 
 export interface DaemonArgs {
@@ -42,6 +44,8 @@ export class Daemon {
   private restorePoints: RestorePoints | undefined
   private policies: PolicyDir | undefined
   private tiering: Tiering | undefined
+  private metricsServer: Server | undefined
+  private backup: BackupService | undefined
   /** Injected clock offset (TIERFS_CLOCK_OFFSET or the 'clock-offset' command), for tests and demos. */
   private clockOffset = clockOffsetMs(process.env.TIERFS_CLOCK_OFFSET)
   /** Wall clock plus the injected offset: what policy ages and schedules see. */
@@ -93,14 +97,23 @@ export class Daemon {
     await register({ mountpoint: this.mounted.mountpoint, store: layout.root, socket: layout.socket, pid: process.pid })
     this.scheduleCollect()
     this.watchMount(this.mounted.mountpoint)
+    this.backup = new BackupService({
+      meta: store.meta, vfs, restorePoints: this.restorePoints, log: this.log, nowMs: this.nowMs,
+      historyWindowMs: store.config.history.windowHours * 3_600_000,
+      reloadPolicies: async () => { await this.reloadPolicies() },
+    })
     const policyDir = isAbsolute(store.config.policies.dir) ? store.config.policies.dir : join(layout.root, store.config.policies.dir)
     this.policies = new PolicyDir(policyDir)
     await this.reloadPolicies()
+    this.backup.start()
     const reload = setInterval(() => { void this.reloadPolicies() }, store.config.policies.reloadSeconds * 1000)
     reload.unref()
     this.timers.push(reload)
     this.tiering = new Tiering({ store, vfs, log: this.log, policies: () => this.policies?.set ?? new PolicyDir('').set, nowMs: this.nowMs })
     this.tiering.start()
+    if (store.config.metrics.port > 0) {
+      this.metricsServer = await serveMetrics(store.config.metrics.port, async () => (await this.handle({ cmd: 'status' })) as Record<string, unknown>)
+    }
     this.log.info('mounted', { store: layout.root, mountpoint: this.mounted.mountpoint, pid: process.pid })
   }
 
@@ -113,6 +126,7 @@ export class Daemon {
       if (r.changed || r.errors.length > 0) {
         for (const e of r.errors) this.log.error('policy file rejected; its last good version stays in force', { file: e.file, error: e.message })
         if (r.changed) this.log.info('policies loaded', { dir: dir.dir, policies: dir.set.policies.map((p) => p.name) })
+        if (r.changed) this.backup?.setPolicies(dir.set)
       }
       return { errors: r.errors, policies: dir.set.policies.map((p) => p.name) }
     } catch (err) {
@@ -183,6 +197,9 @@ export class Daemon {
           openHandles: vfs.files.openHandles,
           sealer: { sealedFiles: vfs.sealer.sealedFiles, sealedBytes: vfs.sealer.sealedBytes, failures: vfs.sealer.failures },
           migrations: this.tiering?.status(),
+          readCache: store.chunks.readCache(),
+          tierMetrics: store.tiers.metrics(),
+          workflows: this.backup?.status(),
           rssBytes: process.memoryUsage().rss,
         }
       }
@@ -221,8 +238,11 @@ export class Daemon {
       case 'umount':
         setImmediate(() => { void this.stop('umount requested').then(() => process.exit(0)) })
         return { stopping: true }
-      default:
+      default: {
+        const answer = this.backup?.handle(req.cmd, req.args ?? {})
+        if (answer !== undefined) return answer
         throw new TierfsError('INVALID', `unknown control command ${JSON.stringify(req.cmd)}`)
+      }
     }
   }
 
@@ -235,7 +255,9 @@ export class Daemon {
       this.log.info('stopping', { reason })
       for (const t of this.timers) clearInterval(t)
       this.tiering?.stop()
+      await this.backup?.stop()
       this.control?.close()
+      this.metricsServer?.close()
       try {
         await this.vfs?.close()
       } catch (err) {

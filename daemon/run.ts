@@ -41,7 +41,8 @@ export async function runDaemon(argv: string[]): Promise<void> {
   }
   process.on('SIGTERM', () => onSignal('SIGTERM'))
   process.on('SIGINT', () => onSignal('SIGINT'))
-  process.on('SIGHUP', () => { /* config reload arrives with policies; never die on a hangup */ })
+  // A hangup re-reads the policy files (never dies): broken files are logged, the last good set stays.
+  process.on('SIGHUP', () => { void daemon.reloadPolicies() })
   process.on('uncaughtException', (err) => {
     daemon.log.error('uncaught exception; stopping', { err })
     void daemon.stop('crash').finally(() => process.exit(70))

@@ -31,6 +31,7 @@ export class Tiering {
   private failures = 0
   private last: (PassReport & { at: string }) | undefined
   private busy = false
+  private pending = 0
 
   constructor(private readonly deps: TieringDeps) {
     const { store, vfs } = deps
@@ -79,7 +80,9 @@ export class Tiering {
       try {
         const r = await this.migrator.pass(this.deps.policies(), this.deps.nowMs())
         this.passes++
-        const { planned: _planned, ...report } = r
+        const { planned, ...report } = r
+        // Moves beyond the pass's byte budget (and failed ones) wait for the next pass.
+        this.pending = Math.max(0, planned.length - report.filesMoved - report.filesDeleted)
         this.last = { ...report, at: new Date().toISOString() }
         this.deps.log.info('policy pass', { ...report, errors: report.errors.slice(0, 20) })
         for (const e of report.errors) this.deps.log.error('policy pass error', e)
@@ -148,7 +151,7 @@ export class Tiering {
 
   status(): Record<string, unknown> {
     return {
-      passes: this.passes, failures: this.failures, running: this.busy, lastPass: this.last,
+      passes: this.passes, failures: this.failures, running: this.busy, pending: this.pending, lastPass: this.last,
       recallsInFlight: this.deps.store.chunks.recaller.inFlight,
     }
   }

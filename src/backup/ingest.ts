@@ -42,6 +42,8 @@ export interface IngestOptions {
   checkpointBytes?: number
   /** Log a progress line at most this often. */
   progressEveryMs?: number
+  /** Stops the run between two entries (no restore point is created). */
+  signal?: AbortSignal
   /** Called after each entry (tests use it to crash mid-run). */
   onEntry?: (counts: IngestCounts) => void | Promise<void>
 }
@@ -191,6 +193,10 @@ class IngestRun {
         i++
         if (order === 0) d = await existing.next()
         await this.opts.onEntry?.(this.counts)
+        if (this.opts.signal?.aborted === true) {
+          await this.checkpoint()
+          throw new TierfsError('CLOSED', `ingest ${this.spec.workflow} interrupted (the daemon is stopping); the next run completes it`)
+        }
         this.progress()
       }
     } finally {

@@ -6,8 +6,12 @@ import type { WorkflowSpec } from '../policy/policy-file.js'
 /** What one run of a workflow did (a restore point, or an ingest summary with one). */
 export type RunSummary = Record<string, unknown>
 
-/** Runs one workflow once: creates its restore point (snapshot mode) or ingests (external mode). */
-export type WorkflowRunner = (wf: WorkflowSpec) => Promise<RunSummary>
+/**
+ * Runs one workflow once: creates its restore point (snapshot mode) or ingests (external mode).
+ * `signal` aborts when the daemon stops: a long run should give up soon (without creating its
+ * restore point) rather than hold the shutdown.
+ */
+export type WorkflowRunner = (wf: WorkflowSpec, signal: AbortSignal) => Promise<RunSummary>
 
 export interface RunRecord {
   startedAt: string
@@ -44,6 +48,7 @@ interface Entry {
   spec: WorkflowSpec
   job: CronJob | undefined
   running: Promise<RunRecord> | undefined
+  abort: AbortController | undefined
   runs: number
   failures: number
   last: RunRecord | undefined
@@ -88,7 +93,7 @@ export class BackupScheduler {
     for (const [name, spec] of next) {
       const e = this.entries.get(name)
       if (e === undefined) {
-        const fresh: Entry = { spec, job: undefined, running: undefined, runs: 0, failures: 0, last: undefined }
+        const fresh: Entry = { spec, job: undefined, running: undefined, abort: undefined, runs: 0, failures: 0, last: undefined }
         this.entries.set(name, fresh)
         this.arm(fresh)
         this.deps.log.info('backup workflow loaded', { workflow: name, schedule: spec.schedule ?? null, source: spec.source })
@@ -112,7 +117,7 @@ export class BackupScheduler {
     for (const e of this.entries.values()) this.arm(e)
   }
 
-  /** Disarms every timer and waits for the runs in flight to finish. Idempotent. */
+  /** Disarms every timer, aborts the runs in flight and waits for them to wind down. Idempotent. */
   async stop(): Promise<void> {
     this.stopping = true
     this.started = false
@@ -120,6 +125,7 @@ export class BackupScheduler {
     for (const e of this.entries.values()) {
       void e.job?.stop()
       e.job = undefined
+      e.abort?.abort()
       if (e.running !== undefined) running.push(e.running)
     }
     await Promise.allSettled(running)
@@ -160,10 +166,12 @@ export class BackupScheduler {
     const spec = e.spec
     const startedMs = this.now()
     this.deps.log.info('backup run started', { workflow: spec.name, trigger })
+    const abort = new AbortController()
+    e.abort = abort
     const run = (async (): Promise<RunRecord> => {
       const base = { startedAt: new Date(startedMs).toISOString(), trigger }
       try {
-        const summary = await this.deps.run(spec)
+        const summary = await this.deps.run(spec, abort.signal)
         const rec: RunRecord = { ...base, finishedAt: new Date(this.now()).toISOString(), ok: true, summary }
         this.deps.log.info('backup run finished', { workflow: spec.name, trigger, elapsedMs: this.now() - startedMs, summary })
         return rec
@@ -176,6 +184,7 @@ export class BackupScheduler {
     e.running = run
     return run.then((rec) => {
       e.running = undefined
+      e.abort = undefined
       e.runs++
       if (!rec.ok) e.failures++
       e.last = rec

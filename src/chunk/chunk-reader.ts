@@ -33,9 +33,20 @@ export class ChunkReader {
     this.packs.onEvict = (_k, ra) => { void ra.close?.() }
   }
 
+  /** Cache effectiveness since start (status, metrics). */
+  readonly stats = { hits: 0, misses: 0 }
+
+  get cachedBytes(): number {
+    return this.cache.weight
+  }
+
   async read(id: ChunkId): Promise<Buffer> {
     const hit = this.cache.get(id)
-    if (hit !== undefined) return hit
+    if (hit !== undefined) {
+      this.stats.hits++
+      return hit
+    }
+    this.stats.misses++
     let p = this.inflight.get(id)
     if (p === undefined) {
       p = this.load(id).finally(() => this.inflight.delete(id))

@@ -83,6 +83,12 @@ export class ChunkStore {
     return this.reader.read(id)
   }
 
+  /** Read cache figures: hits, misses, bytes held. */
+  readCache(): { hits: number; misses: number; bytes: number; hitRate: number } {
+    const { hits, misses } = this.reader.stats
+    return { hits, misses, bytes: this.reader.cachedBytes, hitRate: hits + misses === 0 ? 0 : Math.round((hits / (hits + misses)) * 1000) / 1000 }
+  }
+
   /** Recalls of cold packs in flight (status, xattrs, `tierfs recall`). */
   get recaller(): Recaller {
     return this.reader.recaller

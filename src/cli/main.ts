@@ -13,6 +13,14 @@ const COMMANDS: Record<string, () => Promise<{ usage: string; run: (argv: string
   policy: () => import('./commands/policy.js'),
   migrate: () => import('./commands/migrate.js'),
   recall: () => import('./commands/recall.js'),
+  backup: () => import('./commands/backup.js'),
+  diff: () => import('./commands/diff.js'),
+  restore: () => import('./commands/restore.js'),
+}
+
+/** Commands for tests and demos, left out of `tierfs help`. */
+const HIDDEN: typeof COMMANDS = {
+  debug: () => import('./commands/debug.js'),
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -22,7 +30,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`usage:\n${usages.map((u) => `  ${u}`).join('\n')}\n`)
     return cmd === undefined ? 2 : 0
   }
-  const load = COMMANDS[cmd]
+  const load = COMMANDS[cmd] ?? HIDDEN[cmd]
   if (load === undefined) throw new TierfsError('CONFIG', `unknown command ${JSON.stringify(cmd)} (try: tierfs help)`)
   return (await load()).run(rest, (s) => process.stdout.write(s))
 }

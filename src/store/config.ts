@@ -47,6 +47,8 @@ export interface StoreConfig {
   recall: { waitSeconds: number }
   /** Policy files (`*.yaml`); relative to the store. Re-read every `reloadSeconds` and on SIGHUP. */
   policies: { dir: string; reloadSeconds: number }
+  /** Prometheus endpoint on 127.0.0.1:port (GET /metrics); 0 turns it off. */
+  metrics: { port: number }
 }
 
 export const DEFAULT_CONFIG: StoreConfig = {
@@ -77,6 +79,7 @@ export const DEFAULT_CONFIG: StoreConfig = {
   },
   recall: { waitSeconds: 10 },
   policies: { dir: 'policies', reloadSeconds: 10 },
+  metrics: { port: 0 },
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }

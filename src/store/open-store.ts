@@ -66,8 +66,9 @@ export async function openStore(root: string, log: Logger, opts: { now?: () => n
   }
   for (const [name, target] of Object.entries(config.targets)) {
     const plain = makeTier(asTierId(name), target, { baseDir: layout.root, locators: metaLocators(meta, name), retrievalJobs: metaJobs(meta, name) })
-    const tier = new RetryTier(new LimitTier(new MetricsTier(plain)))
-    tiers.add(asTierId(name), { tier, kind: plain.capabilities.needsWarmup ? 'cold' : 'object' })
+    const metrics = new MetricsTier(plain)
+    const tier = new RetryTier(new LimitTier(metrics))
+    tiers.add(asTierId(name), { tier, kind: plain.capabilities.needsWarmup ? 'cold' : 'object', metrics: () => metrics.snapshot() })
   }
   await tiers.ready()
   const chunks = new ChunkStore(meta, block, {

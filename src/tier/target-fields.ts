@@ -10,10 +10,13 @@ const SECRET_KEYS = /^(accessKeyId|secretAccessKey|sessionToken|credentials?|acc
  * the wrong place.
  */
 export class TargetFields {
-  // parseTarget dispatches on `type` before a variant reads the rest.
-  private readonly read = new Set<string>(['type'])
+  // parseTarget dispatches on `type` before a variant reads the rest; `name` is the parsed
+  // form's own copy of the key (tierfs init writes parsed targets out), checked here.
+  private readonly read = new Set<string>(['type', 'name'])
 
-  constructor(readonly name: string, private readonly raw: Record<string, unknown>) {}
+  constructor(readonly name: string, private readonly raw: Record<string, unknown>) {
+    if (raw.name !== undefined && raw.name !== name) this.fail('name', `must be the target's key (${JSON.stringify(name)}) when given`)
+  }
 
   at(key: string): string {
     return `targets.${this.name}.${key}`
@@ -28,10 +31,11 @@ export class TargetFields {
     return this.raw[key]
   }
 
-  optionalString(key: string): string | undefined {
+  /** `allowEmpty`: '' is a value (a parsed target's empty prefix must read back as it was written). */
+  optionalString(key: string, opts: { allowEmpty?: boolean } = {}): string | undefined {
     const v = this.get(key)
     if (v === undefined) return undefined
-    if (typeof v !== 'string' || v === '') this.fail(key, 'must be a non-empty string')
+    if (typeof v !== 'string' || (v === '' && opts.allowEmpty !== true)) this.fail(key, opts.allowEmpty === true ? 'must be a string' : 'must be a non-empty string')
     return v
   }
 

@@ -95,7 +95,7 @@ function parseLocal(f: TargetFields): LocalTargetConfig {
 function parseS3(f: TargetFields): S3TargetConfig {
   const bucket = f.string('bucket')
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{2,254}$/.test(bucket)) f.fail('bucket', 'is not a valid bucket name')
-  const prefix = (f.optionalString('prefix') ?? '').replace(/^\/+|\/+$/g, '')
+  const prefix = (f.optionalString('prefix', { allowEmpty: true }) ?? '').replace(/^\/+|\/+$/g, '')
   if (prefix !== '') {
     try {
       checkKey(prefix)
@@ -139,7 +139,7 @@ function parseAzure(f: TargetFields): AzureTargetConfig {
   if (!/^https?:\/\/[^/\s]+(\/\S*)?$/.test(endpoint)) f.fail('endpoint', 'must be the account URL (https://<account>.blob.core.windows.net)')
   const container = f.string('container')
   if (!/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(container)) f.fail('container', 'is not a valid container name (3-63 lowercase letters, digits, single hyphens)')
-  const prefix = (f.optionalString('prefix') ?? '').replace(/^\/+|\/+$/g, '')
+  const prefix = (f.optionalString('prefix', { allowEmpty: true }) ?? '').replace(/^\/+|\/+$/g, '')
   if (prefix !== '') {
     try {
       checkKey(prefix)

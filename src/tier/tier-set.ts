@@ -8,6 +8,8 @@ export interface TierEntry {
   tier: Tier
   /** What the tier is for; `user.tierfs.tier` shows it. */
   kind: TierKind
+  /** Operation counters of the backend, when it is wrapped in a MetricsTier. */
+  metrics?: () => unknown
 }
 
 /**
@@ -50,6 +52,13 @@ export class TierSet {
   /** Warmth order for placement: block (0) is warmer than object (1), than cold (2). */
   rank(id: TierId): number {
     return ['block', 'object', 'cold'].indexOf(this.kindOf(id))
+  }
+
+  /** Per-tier operation metrics of the wrapped backends. */
+  metrics(): Record<string, unknown> {
+    const out: Record<string, unknown> = {}
+    for (const [id, e] of this.entries) if (e.metrics !== undefined) out[id] = e.metrics()
+    return out
   }
 
   all(): Array<[TierId, TierEntry]> {

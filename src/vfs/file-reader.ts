@@ -10,11 +10,30 @@ export interface ChunkSource {
 /** Chunks to read ahead once a read reaches the second half of a chunk. */
 const READ_AHEAD = 2
 
+/** A read starting this close to where the previous one ended continues a sequential scan. */
+const SEQUENTIAL_WINDOW = 1 << 20
+
+/**
+ * Tells sequential reads from random ones on one open file. The window tolerates the kernel's
+ * read-ahead requests arriving slightly out of order; a random read lands in it rarely.
+ */
+export class AccessPattern {
+  private end = 0
+
+  /** Records a read of [offset, offset + length) and says whether it continues the previous one. */
+  next(offset: number, length: number): boolean {
+    const sequential = Math.abs(offset - this.end) <= SEQUENTIAL_WINDOW
+    this.end = offset + length
+    return sequential
+  }
+}
+
 /**
  * Copies bytes [offset, offset + buf.length) of a committed file into `buf`; returns the count
- * (short at end of file). Reads ahead on sequential access.
+ * (short at end of file). With `readAhead` (for sequential access) it prefetches the next
+ * chunks; random reads must not, or each 4 KiB read would load three whole chunks.
  */
-export async function readMapped(map: FileMap, size: number, chunks: ChunkSource, buf: Buffer, offset: number): Promise<number> {
+export async function readMapped(map: FileMap, size: number, chunks: ChunkSource, buf: Buffer, offset: number, readAhead = true): Promise<number> {
   const end = Math.min(size, offset + buf.length)
   if (offset >= end) return 0
   if (map.kind === 'inline') {
@@ -30,7 +49,7 @@ export async function readMapped(map: FileMap, size: number, chunks: ChunkSource
     const n = Math.min(end - pos, e.length - from)
     data.copy(buf, pos - offset, from, from + n)
     pos += n
-    if (from + n > e.length / 2) {
+    if (readAhead && from + n > e.length / 2) {
       for (let k = 1; k <= READ_AHEAD && i + k < ex.length; k++) chunks.prefetch((ex[i + k] as Extent).id)
     }
     i++

@@ -4,13 +4,15 @@ import type { Ino } from '../ids.js'
 import type { Meta } from '../meta/meta.js'
 import type { FileMap, InodeAttrs } from '../meta/types.js'
 import { FileNode } from './file-node.js'
-import { readMapped, type ChunkSource } from './file-reader.js'
+import { AccessPattern, readMapped, type ChunkSource } from './file-reader.js'
 import type { Sealer } from './sealer.js'
 import type { Staging, StagingFile } from './staging.js'
 
 interface Handle {
   node: FileNode
   writable: boolean
+  /** Sequential or random reads on this handle (read-ahead only for sequential ones). */
+  reads: AccessPattern
 }
 
 /** A read-only handle on a file as it was at some version (restore points, history). */
@@ -69,7 +71,7 @@ export class FileTable {
   async open(ino: Ino, writable: boolean): Promise<number> {
     const node = await this.acquire(ino)
     const fh = this.nextFh++
-    this.handles.set(fh, { node, writable })
+    this.handles.set(fh, { node, writable, reads: new AccessPattern() })
     return fh
   }
 
@@ -158,7 +160,7 @@ export class FileTable {
   async read(fh: number, buf: Buffer, offset: number): Promise<number> {
     const frozen = this.frozen.get(fh)
     if (frozen !== undefined) return readMapped(frozen.map, frozen.attrs.size, this.deps.chunks, buf, offset)
-    const { node } = this.handle(fh)
+    const { node, reads } = this.handle(fh)
     const staging = node.staging
     if (staging !== undefined) {
       const len = Math.max(0, Math.min(buf.length, node.size - offset))
@@ -168,7 +170,7 @@ export class FileTable {
     }
     const attrs = await this.committedAttrs(node.ino)
     const map = node.map ?? (node.map = await this.committedMap(node.ino))
-    return readMapped(map, attrs.size, this.deps.chunks, buf, offset)
+    return readMapped(map, attrs.size, this.deps.chunks, buf, offset, reads.next(offset, buf.length))
   }
 
   async write(fh: number, buf: Buffer, offset: number): Promise<number> {
@@ -249,7 +251,8 @@ export class FileTable {
         const map = node.map ?? (await this.committedMap(node.ino))
         await this.materialize(map, attrs.size, staging)
       }
-      await staging.fh.truncate(empty ? 0 : attrs.size)
+      // Staging.create truncates: only a materialised copy needs its size (holes at the end) set.
+      if (!empty && attrs.size > 0) await staging.fh.truncate(attrs.size)
     } catch (err) {
       await staging.fh.close().catch(() => undefined)
       await this.deps.staging.remove(node.ino)

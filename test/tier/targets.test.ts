@@ -74,3 +74,18 @@ t.test('makeTier builds the backend of each parsed target', async (t) => {
   await s3.close()
   await s3.close()
 })
+
+t.test('a parsed target parses again to itself (tierfs init writes the parsed form out)', async (t) => {
+  const raws: Array<[string, Record<string, unknown>]> = [
+    ['s3', { type: 's3', bucket: 'backups' }],
+    ['s3p', { type: 's3', bucket: 'backups', prefix: 'host1/', endpoint: 'http://127.0.0.1:9000', profile: 'p' }],
+    ['az', { type: 'azure', endpoint: 'http://127.0.0.1:10000/devstoreaccount1', container: 'tierfs' }],
+    ['gl', { type: 'glacier', vault: 'v', region: 'us-east-1', endpoint: 'http://127.0.0.1:1' }],
+    ['disk', { type: 'local', path: 'blocks' }],
+  ]
+  for (const [name, raw] of raws) {
+    const once = parseTarget(name, raw)
+    t.same(parseTarget(name, JSON.parse(JSON.stringify(once))), once, `${name}: round trip`)
+  }
+  t.equal(configError('a', { type: 's3', bucket: 'bkt', name: 'b' }), `targets.a.name must be the target's key ("a") when given`)
+})

@@ -1,0 +1,480 @@
+import { execFile, spawn } from 'node:child_process'
+import type { BigIntStats } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { TierfsError } from '../errors.js'
+import type { DiffEntry } from './diff.js'
+
+export type RestoreDeps = {
+  /**
+   * Inode numbers the daemon gives namespace paths (views included). The mount's st_ino is the
+   * kernel's per-name number, so hard links are told apart only by asking the daemon.
+   */
+  inodes(paths: string[]): Promise<Array<number | null>>
+}
+
+export interface RestoreRequest {
+  /** The mount point serving the store. */
+  mount: string
+  /** Namespace path of the view to copy from: /.snapshots/<wf>/<time> or /.history/<instant>. */
+  view: string
+  /** Any directory (created when missing); never inside the mount. */
+  dest: string
+  /** Entries to restore, '/'-separated from the view's root (directories with their subtrees); default: all. */
+  paths?: string[]
+  /** Restore exactly these entries instead (a diff): added and modified ones; deleted ones are only reported. */
+  changes?: AsyncIterable<DiffEntry>
+  /** Files copied at once (default 4). */
+  concurrency?: number
+  /** Copy user.* xattrs with getfattr/setfattr (default true; skipped with a note when missing). */
+  xattrs?: boolean
+  /** Called after every entry (throttle in the caller). */
+  onProgress?: (p: RestoreProgress) => void
+  /** A deleted entry of `changes` (DEST is not touched for it). */
+  onDeleted?: (e: DiffEntry) => void
+  /** Problems with single entries (the restore goes on). */
+  onError?: (path: string, err: Error) => void
+}
+
+export interface RestoreProgress {
+  files: number
+  bytes: number
+  elapsedMs: number
+}
+
+export interface RestoreSummary extends RestoreProgress {
+  dirs: number
+  symlinks: number
+  /** Paths made hard links to a file restored earlier in this run. */
+  hardLinks: number
+  specials: number
+  /** Deleted entries of `changes`, listed and left alone. */
+  deletedListed: number
+  errors: number
+  bytesPerSecond: number
+  /** How exactly modification times were restored (see `times`). */
+  times: string
+  /** Entries whose mtime needed `touch -d` after fs.utimes (which goes through a double). */
+  mtimeFallbacks: number
+  owners: 'restored' | 'not restored (not root)'
+  xattrs: string
+}
+
+const KEEP_XATTRS = '^user\\.'
+const BATCH = 128
+
+/**
+ * Copies a tree (or some paths of it) out of a read-only view of a mounted store into any
+ * directory, like `cp -a`: contents, modes, owners (when root), atime and mtime to the
+ * nanosecond, symlinks, hard links, FIFOs and device nodes, user.* xattrs. Reads go through the
+ * mount (the daemon's caches and read-ahead serve them), a few files at a time. Never writes into
+ * the mount: DEST inside the mount is refused.
+ *
+ * An existing non-directory at a destination path is replaced (unlinked first, so a hard link
+ * elsewhere in DEST is never written through); an existing directory is merged into; a source
+ * non-directory that would replace a destination directory is an error for that entry.
+ * Memory: a batch of names per directory level, and one path per multiply-linked inode.
+ */
+export async function restoreTree(deps: RestoreDeps, req: RestoreRequest): Promise<RestoreSummary> {
+  return new RestoreRun(deps, req).run()
+}
+
+class RestoreRun {
+  private readonly started = Date.now()
+  private readonly s: RestoreSummary = {
+    files: 0, bytes: 0, elapsedMs: 0, dirs: 0, symlinks: 0, hardLinks: 0, specials: 0, deletedListed: 0, errors: 0,
+    bytesPerSecond: 0, times: 'atime and mtime to the nanosecond', mtimeFallbacks: 0, owners: 'restored', xattrs: 'not copied',
+  }
+  private readonly pool: Pool
+  /** First restored copy of each multiply-linked inode: its destination path once written. */
+  private readonly linked = new Map<number, Promise<string | undefined>>()
+  private readonly srcRoot: string
+  private readonly isRoot = process.getuid?.() === 0
+  /** Directories whose attributes are set once their entries are in (innermost last). */
+  private readonly open: Array<{ rel: string; st: BigIntStats }> = []
+  /** Restored paths for the xattr pass of partial restores (the whole-tree pass needs none). */
+  private readonly xattrPaths: string[] = []
+  private partial = false
+
+  constructor(private readonly deps: RestoreDeps, private readonly req: RestoreRequest) {
+    this.pool = new Pool(Math.max(1, req.concurrency ?? 4))
+    this.srcRoot = join(req.mount, req.view)
+    if (!this.isRoot) this.s.owners = 'not restored (not root)'
+  }
+
+  private src(rel: string): string {
+    return rel === '' ? this.srcRoot : join(this.srcRoot, rel)
+  }
+
+  private dst(rel: string): string {
+    return rel === '' ? this.req.dest : join(this.req.dest, rel)
+  }
+
+  async run(): Promise<RestoreSummary> {
+    await this.checkDest()
+    const created = await fs.mkdir(this.req.dest, { recursive: true })
+    const rootSt = await fs.lstat(this.srcRoot, { bigint: true }).catch((err: unknown) => { throw TierfsError.from(err, this.srcRoot) })
+    if (!rootSt.isDirectory()) throw TierfsError.notDir(this.srcRoot)
+    if (this.req.changes !== undefined) {
+      this.partial = true
+      await this.restoreChanges(this.req.changes)
+    } else if (this.req.paths !== undefined && this.req.paths.length > 0) {
+      this.partial = true
+      for (const p of this.req.paths) await this.restorePath(relOf(p))
+      await this.pool.drain()
+    } else {
+      await this.dirEntries('')
+      await this.pool.drain()
+    }
+    await this.closeDirs('')
+    await this.copyXattrs()
+    // The destination root takes the source root's attributes only when this restore made it.
+    if (created !== undefined && !this.partial) await this.attrs(this.req.dest, rootSt)
+    this.s.elapsedMs = Date.now() - this.started
+    this.s.bytesPerSecond = Math.round(this.s.bytes / Math.max(0.001, this.s.elapsedMs / 1000))
+    return this.s
+  }
+
+  /** DEST inside the mount would write into the store: refused. */
+  private async checkDest(): Promise<void> {
+    const mount = await fs.realpath(this.req.mount)
+    let probe = this.req.dest
+    for (;;) {
+      const real = await fs.realpath(probe).catch(() => undefined)
+      if (real !== undefined) {
+        if (real === mount || real.startsWith(mount + '/')) throw TierfsError.invalid(`restore destination ${this.req.dest} is inside the mount ${mount}`)
+        return
+      }
+      const up = dirname(probe)
+      if (up === probe) return
+      probe = up
+    }
+  }
+
+  /** A path given on the command line: its parents are created, then it is copied whole. */
+  private async restorePath(rel: string): Promise<void> {
+    let st: BigIntStats
+    try {
+      st = await fs.lstat(this.src(rel), { bigint: true })
+    } catch (err) {
+      this.fail(rel, err)
+      return
+    }
+    await this.parents(rel)
+    const [ino] = await this.inodesOf([{ rel, st }])
+    await this.entry(rel, st, ino ?? null, true)
+  }
+
+  private async restoreChanges(changes: AsyncIterable<DiffEntry>): Promise<void> {
+    for await (const e of changes) {
+      const rel = relOf(e.path)
+      if (e.change === 'deleted') {
+        this.s.deletedListed++
+        this.req.onDeleted?.(e)
+        continue
+      }
+      await this.closeDirs(rel)
+      let st: BigIntStats
+      try {
+        st = await fs.lstat(this.src(rel), { bigint: true })
+      } catch (err) {
+        this.fail(rel, err)
+        continue
+      }
+      await this.parents(rel)
+      const [ino] = await this.inodesOf([{ rel, st }])
+      await this.entry(rel, st, ino ?? null, false)
+    }
+    await this.pool.drain()
+  }
+
+  /** Creates missing parents of `rel` in DEST with the source directories' modes and owners. */
+  private async parents(rel: string): Promise<void> {
+    const parts = rel.split('/').slice(0, -1)
+    let cur = ''
+    for (const name of parts) {
+      cur = cur === '' ? name : `${cur}/${name}`
+      const there = await fs.lstat(this.dst(cur)).catch(() => undefined)
+      if (there?.isDirectory() === true) continue
+      if (there !== undefined) await fs.unlink(this.dst(cur))
+      const st = await fs.lstat(this.src(cur), { bigint: true })
+      await fs.mkdir(this.dst(cur))
+      await this.owner(this.dst(cur), st)
+      await fs.chmod(this.dst(cur), Number(st.mode) & 0o7777)
+    }
+  }
+
+  /**
+   * Restores one entry. `deep`: a directory brings its whole subtree; otherwise (a diff entry)
+   * only the directory itself, its entries come as entries of their own.
+   */
+  private async entry(rel: string, st: BigIntStats, ino: number | null, deep: boolean): Promise<void> {
+    try {
+      if (st.isDirectory()) {
+        await this.mkdir(rel)
+        this.s.dirs++
+        if (deep) {
+          await this.dirEntries(rel)
+          await this.pool.drain()
+          await this.attrs(this.dst(rel), st)
+        } else {
+          this.open.push({ rel, st })
+        }
+      } else if (st.isFile()) {
+        if (this.partial) this.xattrPaths.push(rel)
+        await this.file(rel, st, ino)
+      } else if (st.isSymbolicLink()) {
+        await this.replaceable(rel)
+        await fs.symlink(await fs.readlink(this.src(rel)), this.dst(rel))
+        await this.attrs(this.dst(rel), st)
+        this.s.symlinks++
+      } else {
+        await this.special(rel, st)
+      }
+    } catch (err) {
+      this.fail(rel, err)
+    }
+    this.req.onProgress?.({ files: this.s.files, bytes: this.s.bytes, elapsedMs: Date.now() - this.started })
+  }
+
+  /** Copies the entries of a source directory, a batch of names at a time. */
+  private async dirEntries(rel: string): Promise<void> {
+    const dir = await fs.opendir(this.src(rel), { bufferSize: BATCH })
+    let batch: string[] = []
+    const flush = async (): Promise<void> => {
+      const names = batch
+      batch = []
+      const stats: Array<{ rel: string; st: BigIntStats }> = []
+      for (const name of names) {
+        const r = rel === '' ? name : `${rel}/${name}`
+        try {
+          stats.push({ rel: r, st: await fs.lstat(this.src(r), { bigint: true }) })
+        } catch (err) {
+          this.fail(r, err)
+        }
+      }
+      const inos = await this.inodesOf(stats)
+      for (let i = 0; i < stats.length; i++) {
+        const e = stats[i] as { rel: string; st: BigIntStats }
+        await this.entry(e.rel, e.st, inos[i] ?? null, true)
+      }
+    }
+    for await (const d of dir) {
+      batch.push(d.name)
+      if (batch.length >= BATCH) await flush()
+    }
+    await flush()
+  }
+
+  /** Daemon inode numbers of the multiply-linked regular files among `entries` (null for others). */
+  private async inodesOf(entries: Array<{ rel: string; st: BigIntStats }>): Promise<Array<number | null>> {
+    const want = entries.map((e, i) => ({ i, e })).filter(({ e }) => e.st.isFile() && e.st.nlink > 1n)
+    const out: Array<number | null> = entries.map(() => null)
+    if (want.length === 0) return out
+    const inos = await this.deps.inodes(want.map(({ e }) => `${this.req.view}/${e.rel}`))
+    want.forEach(({ i }, k) => { out[i] = inos[k] ?? null })
+    return out
+  }
+
+  private async file(rel: string, st: BigIntStats, ino: number | null): Promise<void> {
+    const first = ino === null ? undefined : this.linked.get(ino)
+    if (first !== undefined) {
+      await this.pool.submit(async () => {
+        const target = await first
+        if (target === undefined) return this.copy(rel, st)
+        await this.replaceable(rel)
+        await fs.link(target, this.dst(rel))
+        this.s.hardLinks++
+      }, (err) => this.fail(rel, err))
+      return
+    }
+    let done!: (p: string | undefined) => void
+    if (ino !== null) this.linked.set(ino, new Promise((ok) => { done = ok }))
+    await this.pool.submit(async () => {
+      try {
+        await this.copy(rel, st)
+        done?.(this.dst(rel))
+      } catch (err) {
+        done?.(undefined)
+        throw err
+      }
+    }, (err) => this.fail(rel, err))
+  }
+
+  private async copy(rel: string, st: BigIntStats): Promise<void> {
+    await this.replaceable(rel)
+    let n = 0
+    const input = createReadStream(this.src(rel), { highWaterMark: 1 << 20 })
+    input.on('data', (b) => { n += b.length })
+    await pipeline(input, createWriteStream(this.dst(rel), { flags: 'wx', mode: 0o600 }))
+    this.s.bytes += n
+    this.s.files++
+    await this.attrs(this.dst(rel), st)
+  }
+
+  private async special(rel: string, st: BigIntStats): Promise<void> {
+    const mode = (Number(st.mode) & 0o7777).toString(8)
+    const rdev = Number(st.rdev)
+    // glibc's encoding of dev_t.
+    const major = ((rdev >>> 8) & 0xfff) | Math.floor(rdev / 2 ** 32) & ~0xfff
+    const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff)
+    let args: string[]
+    if (st.isFIFO()) args = ['mkfifo', '-m', mode, this.dst(rel)]
+    else if (st.isCharacterDevice()) args = ['mknod', '-m', mode, this.dst(rel), 'c', String(major), String(minor)]
+    else if (st.isBlockDevice()) args = ['mknod', '-m', mode, this.dst(rel), 'b', String(major), String(minor)]
+    else throw new TierfsError('NOT_SUPPORTED', `${rel}: sockets are not restored (their server recreates them)`)
+    await this.replaceable(rel)
+    await run(args[0] as string, args.slice(1))
+    await this.attrs(this.dst(rel), st)
+    this.s.specials++
+  }
+
+  /** Makes way for a non-directory at `rel`: an old non-directory is unlinked; a directory is an error. */
+  private async replaceable(rel: string): Promise<void> {
+    const there = await fs.lstat(this.dst(rel)).catch(() => undefined)
+    if (there === undefined) return
+    if (there.isDirectory()) throw TierfsError.isDir(`${this.dst(rel)} (a directory would be replaced by a file)`)
+    await fs.unlink(this.dst(rel))
+  }
+
+  private async mkdir(rel: string): Promise<void> {
+    const there = await fs.lstat(this.dst(rel)).catch(() => undefined)
+    if (there?.isDirectory() === true) return
+    if (there !== undefined) await fs.unlink(this.dst(rel))
+    await fs.mkdir(this.dst(rel))
+  }
+
+  /** Sets the attributes of directories of a diff restore that `next` is not inside. */
+  private async closeDirs(next: string): Promise<void> {
+    for (;;) {
+      const top = this.open.at(-1)
+      if (top === undefined || (next !== '' && next.startsWith(top.rel + '/'))) return
+      await this.pool.drain()
+      this.open.pop()
+      await this.attrs(this.dst(top.rel), top.st)
+    }
+  }
+
+  private async owner(path: string, st: BigIntStats): Promise<void> {
+    if (!this.isRoot) return
+    await fs.lchown(path, Number(st.uid), Number(st.gid))
+  }
+
+  /** Owner, mode, then times (last: the others change ctime only). */
+  private async attrs(path: string, st: BigIntStats): Promise<void> {
+    await this.owner(path, st)
+    const link = st.isSymbolicLink()
+    if (!link) await fs.chmod(path, Number(st.mode) & 0o7777)
+    const at = seconds(st.atimeNs)
+    const mt = seconds(st.mtimeNs)
+    if (link) await fs.lutimes(path, at, mt)
+    else await fs.utimes(path, at, mt)
+    // fs.utimes takes seconds as a double (about 0.25 us at today's epoch): set mtime exactly.
+    if ((await fs.lstat(path, { bigint: true })).mtimeNs !== st.mtimeNs) {
+      const ns = st.mtimeNs
+      const text = `@${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`
+      await run('touch', ['-h', '-m', '-d', text, path])
+      this.s.mtimeFallbacks++
+    }
+  }
+
+  /** user.* xattrs: one getfattr dump piped into one setfattr restore (or batches of paths). */
+  private async copyXattrs(): Promise<void> {
+    if (this.req.xattrs === false) {
+      this.s.xattrs = 'not copied (disabled)'
+      return
+    }
+    if (!(await hasTool('getfattr')) || !(await hasTool('setfattr'))) {
+      this.s.xattrs = 'not copied: getfattr/setfattr (Debian package attr) are not installed'
+      return
+    }
+    let count = 0
+    const dump = async (targets: string[]): Promise<void> => {
+      count += await pipeXattrs(this.srcRoot, this.req.dest, targets)
+    }
+    if (!this.partial) await dump(['.'])
+    else {
+      for (let i = 0; i < this.xattrPaths.length; i += 256) await dump(this.xattrPaths.slice(i, i + 256))
+    }
+    this.s.xattrs = `user.* copied (${count} files had some)`
+  }
+
+  private fail(rel: string, err: unknown): void {
+    this.s.errors++
+    const e = err instanceof Error ? err : new Error(String(err))
+    this.req.onError?.(rel === '' ? '/' : `/${rel}`, e)
+  }
+}
+
+/** '/a/b' or 'a/b' -> 'a/b'; '/' -> ''. */
+function relOf(path: string): string {
+  return path.split('/').filter((c) => c !== '' && c !== '.').join('/')
+}
+
+function seconds(ns: bigint): number {
+  return Number(ns / 1000n) / 1e6
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((ok, fail) => {
+    execFile(cmd, args, (err, _out, stderr) => (err ? fail(new TierfsError('IO', `${cmd}: ${String(stderr).trim() || err.message}`)) : ok()))
+  })
+}
+
+async function hasTool(name: string): Promise<boolean> {
+  return new Promise((ok) => execFile(name, ['--version'], (err) => ok(err === null || (err as { code?: unknown }).code !== 'ENOENT')))
+}
+
+/** getfattr -d of `targets` (relative to `srcRoot`) restored with setfattr under `dest`; returns files with xattrs. */
+function pipeXattrs(srcRoot: string, dest: string, targets: string[]): Promise<number> {
+  return new Promise((ok, fail) => {
+    const get = spawn('getfattr', ['-R', '-P', '-h', '-d', '-m', KEEP_XATTRS, '-e', 'base64', '--', ...targets], { cwd: srcRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+    const set = spawn('setfattr', ['-h', '--restore=-'], { cwd: dest, stdio: ['pipe', 'ignore', 'pipe'] })
+    let files = 0
+    let errText = ''
+    get.stdout.on('data', (b: Buffer) => { files += b.toString('latin1').split('# file: ').length - 1 })
+    set.stdin.on('error', () => undefined)
+    get.stdout.pipe(set.stdin)
+    get.stderr.on('data', (b: Buffer) => { errText += b.toString() })
+    set.stderr.on('data', (b: Buffer) => { errText += b.toString() })
+    let pending = 2
+    let failed = false
+    const done = (who: string) => (code: number | null): void => {
+      // getfattr exits 1 when some file has no xattr to dump: not an error.
+      if (code !== 0 && !(who === 'getfattr' && code === 1 && errText === '')) failed = true
+      if (--pending > 0) return
+      if (failed) fail(new TierfsError('IO', `copying xattrs: ${errText.trim() || 'getfattr/setfattr failed'}`))
+      else ok(files)
+    }
+    get.on('close', done('getfattr'))
+    set.on('close', done('setfattr'))
+    get.on('error', fail)
+    set.on('error', fail)
+  })
+}
+
+/** At most `n` tasks at once; a task's failure goes to its own handler, never to the pool. */
+class Pool {
+  private active = 0
+  private waiters: Array<() => void> = []
+  private idle: Array<() => void> = []
+
+  constructor(private readonly n: number) {}
+
+  /** Resolves once the task has started (a slot was free). */
+  async submit(task: () => Promise<void>, onError: (err: unknown) => void): Promise<void> {
+    while (this.active >= this.n) await new Promise<void>((r) => this.waiters.push(r))
+    this.active++
+    void task().catch(onError).finally(() => {
+      this.active--
+      this.waiters.shift()?.()
+      if (this.active === 0) for (const r of this.idle.splice(0)) r()
+    })
+  }
+
+  async drain(): Promise<void> {
+    while (this.active > 0) await new Promise<void>((r) => this.idle.push(r))
+  }
+}
