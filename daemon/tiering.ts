@@ -142,7 +142,7 @@ export class Tiering {
     let warm = 0
     for (;;) {
       warm = 0
-      for (const p of packs.values()) if ((await store.tiers.get(p.tier).warmth(p.key)) === 'warm') warm++
+      for (const p of packs.values()) if ((await recaller.warmth(store.tiers.get(p.tier), p.key)) === 'warm') warm++
       if (!wait || warm === packs.size) break
       await new Promise((r) => setTimeout(r, 1000))
     }

@@ -11,6 +11,7 @@ import type { TierfsVfs } from '../vfs/tierfs-vfs.js'
 import { O_CREAT, O_EXCL, O_WRONLY, type Caller, type Stat } from '../vfs/vfs.js'
 import { compareNames } from './diff.js'
 import { IngestManifest, sameStamp, type SourceStamp } from './ingest-manifest.js'
+import { TaskPool } from './task-pool.js'
 import type { RestorePointInfo, RestorePoints } from './restore-points.js'
 
 export type IngestVfs = Pick<
@@ -42,6 +43,8 @@ export interface IngestOptions {
   checkpointBytes?: number
   /** Log a progress line at most this often. */
   progressEveryMs?: number
+  /** Files copied at once (default 4). */
+  concurrency?: number
   /** Stops the run between two entries (no restore point is created). */
   signal?: AbortSignal
   /** Called after each entry (tests use it to crash mid-run). */
@@ -107,17 +110,19 @@ class IngestRun {
     filesNew: 0, filesChanged: 0, filesUnchanged: 0, deleted: 0, dirs: 0, symlinks: 0, hardLinks: 0, specials: 0, errors: 0, bytesRead: 0,
   }
   private readonly manifest: IngestManifest
-  /** Destination path of the first copy of each source inode with several links ("dev:ino"). */
-  private readonly linked = new Map<string, { path: string; ino: number }>()
+  /** Destination of the first copy of each source inode with several links ("dev:ino"), once written. */
+  private readonly linked = new Map<string, Promise<{ path: string; ino: number } | undefined>>()
+  private readonly pool: TaskPool
+  private readonly buffers: Buffer[] = []
   private readonly now: () => number
   private sinceCheckpoint = { files: 0, bytes: 0 }
   private lastProgress = 0
   private tmpSeq = 0
-  private readonly buf = Buffer.allocUnsafe(CHUNK)
 
   constructor(private readonly deps: IngestDeps, private readonly spec: IngestSpec, private readonly opts: IngestOptions) {
     this.manifest = new IngestManifest(deps.meta, spec.workflow)
     this.now = deps.nowMs ?? Date.now
+    this.pool = new TaskPool(Math.max(1, opts.concurrency ?? 4))
   }
 
   async run(): Promise<IngestSummary> {
@@ -132,7 +137,12 @@ class IngestRun {
     const storedBefore = await this.storedBytes()
     log.info('ingest started', { workflow: this.spec.workflow, source: this.spec.dir, dest })
     const destIno = await this.ensureDir(dest, root)
-    await this.syncDir(this.spec.dir, dest, destIno, '', root)
+    try {
+      await this.syncDir(this.spec.dir, dest, destIno, '', root)
+    } catch (err) {
+      await this.pool.drain().catch(() => undefined)
+      throw err
+    }
     await this.checkpoint()
     await vfs.sealAll()
     const bytesStored = (await this.storedBytes()) - storedBefore
@@ -202,6 +212,8 @@ class IngestRun {
     } finally {
       await existing.return?.(undefined)
     }
+    // Copies in flight still add entries (and change the directory's times): wait for them.
+    await this.pool.drain()
     await this.settle(dest, destIno, srcStat)
   }
 
@@ -246,8 +258,9 @@ class IngestRun {
     const { vfs } = this.deps
     const stamp: SourceStamp = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino }
     const isFile = cur !== undefined && (cur.mode & S_IFMT) === S_IFREG
+    const key = `${st.dev}:${st.ino}`
     if (st.nlink > 1n) {
-      const first = this.linked.get(`${st.dev}:${st.ino}`)
+      const first = await this.linked.get(key)
       if (first !== undefined) {
         if (isFile && cur.ino === first.ino) return
         if (cur !== undefined) await this.remove(dest, cur.ino as Ino, rel, false)
@@ -259,52 +272,75 @@ class IngestRun {
     const record = await this.manifest.get(rel)
     if (isFile && sameStamp(record, stamp) && cur.size === Number(st.size) && cur.mtimeNs === st.mtimeNs) {
       this.counts.filesUnchanged++
-      if (st.nlink > 1n) this.linked.set(`${st.dev}:${st.ino}`, { path: dest, ino: cur.ino })
+      if (st.nlink > 1n) this.linked.set(key, Promise.resolve({ path: dest, ino: cur.ino }))
       return
     }
-    // The copy is made under a temporary name and renamed over the old one: a source that fails
-    // to read leaves the previous copy in place, and the old inode (perhaps linked from other
-    // paths of dest) is never rewritten.
-    const tmp = await this.tempName(dest)
-    const fh = await vfs.create(tmp, Number(st.mode) & 0o7777, O_WRONLY | O_CREAT | O_EXCL, this.caller(st))
+    let written: (v: { path: string; ino: number } | undefined) => void = () => undefined
+    if (st.nlink > 1n) this.linked.set(key, new Promise((ok) => { written = ok }))
+    await this.pool.submit(async () => {
+      try {
+        const read = await this.copy(src, dest, rel, st, cur, parentMode)
+        this.counts.bytesRead += read
+        if (record === undefined) this.counts.filesNew++
+        else this.counts.filesChanged++
+        written(st.nlink > 1n ? { path: dest, ino: await vfs.resolve(dest) } : undefined)
+        this.manifest.put(rel, stamp)
+        this.sinceCheckpoint.files++
+        this.sinceCheckpoint.bytes += read
+      } catch (err) {
+        written(undefined)
+        // Failures of the source skip the file; failures of the store stop the run (at the next drain).
+        if (err instanceof TierfsError) throw err
+        this.fail(src, err)
+      }
+    })
+    if (this.sinceCheckpoint.files >= (this.opts.checkpointFiles ?? 2000) || this.sinceCheckpoint.bytes >= (this.opts.checkpointBytes ?? 512 * 1024 * 1024)) {
+      await this.checkpoint()
+    }
+  }
+
+  /**
+   * Writes one file's copy. A new path is written in place; a replacement is made under a
+   * temporary name and renamed over the old entry: a source that fails to read leaves the previous
+   * copy in place, and the old inode (perhaps linked from other paths of dest) is never rewritten.
+   */
+  private async copy(src: string, dest: string, rel: string, st: BigIntStats, cur: Stat | undefined, parentMode: number): Promise<number> {
+    const { vfs } = this.deps
+    const target = cur === undefined ? dest : await this.tempName(dest)
+    const fh = await vfs.create(target, Number(st.mode) & 0o7777, O_WRONLY | O_CREAT | O_EXCL, this.caller(st))
+    const buf = this.buffers.pop() ?? Buffer.allocUnsafe(CHUNK)
     let read = 0
     let released = false
     try {
       const source = await fs.open(src, 'r')
       try {
         for (;;) {
-          const { bytesRead } = await source.read(this.buf, 0, CHUNK, read)
+          const { bytesRead } = await source.read(buf, 0, CHUNK, read)
           if (bytesRead === 0) break
-          await vfs.write(fh, this.buf.subarray(0, bytesRead), read)
+          await vfs.write(fh, buf.subarray(0, bytesRead), read)
           read += bytesRead
         }
       } finally {
         await source.close()
       }
       // New nodes of a setgid directory take its group; the copy keeps the source's.
-      if ((parentMode & S_ISGID) !== 0) await vfs.chown(tmp, Number(st.uid), Number(st.gid))
+      if ((parentMode & S_ISGID) !== 0) await vfs.chown(target, Number(st.uid), Number(st.gid))
       // Times are set while the file is open, so the seal commits them (not the write time).
-      await vfs.utimens(tmp, st.atimeNs, st.mtimeNs)
+      await vfs.utimens(target, st.atimeNs, st.mtimeNs)
       released = true
       await vfs.release(fh)
-      if (cur !== undefined && (cur.mode & S_IFMT) === S_IFDIR) await this.remove(dest, cur.ino as Ino, rel, false)
-      await vfs.rename(tmp, dest, 0)
+      if (target !== dest) {
+        if ((cur!.mode & S_IFMT) === S_IFDIR) await this.remove(dest, cur!.ino as Ino, rel, false)
+        await vfs.rename(target, dest, 0)
+      }
     } catch (err) {
       if (!released) await vfs.release(fh)
-      await vfs.unlink(tmp).catch(() => undefined)
+      await vfs.unlink(target).catch(() => undefined)
       throw err
+    } finally {
+      this.buffers.push(buf)
     }
-    this.counts.bytesRead += read
-    if (record === undefined) this.counts.filesNew++
-    else this.counts.filesChanged++
-    const ino = await vfs.resolve(dest)
-    if (st.nlink > 1n) this.linked.set(`${st.dev}:${st.ino}`, { path: dest, ino })
-    this.manifest.put(rel, stamp)
-    this.sinceCheckpoint.files++
-    this.sinceCheckpoint.bytes += read
-    if (this.sinceCheckpoint.files >= (this.opts.checkpointFiles ?? 2000) || this.sinceCheckpoint.bytes >= (this.opts.checkpointBytes ?? 512 * 1024 * 1024)) {
-      await this.checkpoint()
-    }
+    return read
   }
 
   private async symlink(src: string, dest: string, rel: string, st: BigIntStats, cur: Stat | undefined): Promise<void> {
@@ -380,6 +416,7 @@ class IngestRun {
 
   /** Seals what was copied, then records it in the manifest (never the other way round). */
   private async checkpoint(): Promise<void> {
+    await this.pool.drain()
     await this.deps.vfs.sealAll()
     await this.manifest.flush()
     this.sinceCheckpoint = { files: 0, bytes: 0 }

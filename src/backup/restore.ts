@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { TierfsError } from '../errors.js'
 import type { DiffEntry } from './diff.js'
+import { TaskPool } from './task-pool.js'
 
 export type RestoreDeps = {
   /**
@@ -87,7 +88,7 @@ class RestoreRun {
     files: 0, bytes: 0, elapsedMs: 0, dirs: 0, symlinks: 0, hardLinks: 0, specials: 0, deletedListed: 0, errors: 0,
     bytesPerSecond: 0, times: 'atime and mtime to the nanosecond', mtimeFallbacks: 0, owners: 'restored', xattrs: 'not copied',
   }
-  private readonly pool: Pool
+  private readonly pool: TaskPool
   /** First restored copy of each multiply-linked inode: its destination path once written. */
   private readonly linked = new Map<number, Promise<string | undefined>>()
   private readonly srcRoot: string
@@ -99,7 +100,7 @@ class RestoreRun {
   private partial = false
 
   constructor(private readonly deps: RestoreDeps, private readonly req: RestoreRequest) {
-    this.pool = new Pool(Math.max(1, req.concurrency ?? 4))
+    this.pool = new TaskPool(Math.max(1, req.concurrency ?? 4))
     this.srcRoot = join(req.mount, req.view)
     if (!this.isRoot) this.s.owners = 'not restored (not root)'
   }
@@ -282,12 +283,16 @@ class RestoreRun {
     const first = ino === null ? undefined : this.linked.get(ino)
     if (first !== undefined) {
       await this.pool.submit(async () => {
-        const target = await first
-        if (target === undefined) return this.copy(rel, st)
-        await this.replaceable(rel)
-        await fs.link(target, this.dst(rel))
-        this.s.hardLinks++
-      }, (err) => this.fail(rel, err))
+        try {
+          const target = await first
+          if (target === undefined) return await this.copy(rel, st)
+          await this.replaceable(rel)
+          await fs.link(target, this.dst(rel))
+          this.s.hardLinks++
+        } catch (err) {
+          this.fail(rel, err)
+        }
+      })
       return
     }
     let done!: (p: string | undefined) => void
@@ -298,9 +303,9 @@ class RestoreRun {
         done?.(this.dst(rel))
       } catch (err) {
         done?.(undefined)
-        throw err
+        this.fail(rel, err)
       }
-    }, (err) => this.fail(rel, err))
+    })
   }
 
   private async copy(rel: string, st: BigIntStats): Promise<void> {
@@ -453,28 +458,4 @@ function pipeXattrs(srcRoot: string, dest: string, targets: string[]): Promise<n
     get.on('error', fail)
     set.on('error', fail)
   })
-}
-
-/** At most `n` tasks at once; a task's failure goes to its own handler, never to the pool. */
-class Pool {
-  private active = 0
-  private waiters: Array<() => void> = []
-  private idle: Array<() => void> = []
-
-  constructor(private readonly n: number) {}
-
-  /** Resolves once the task has started (a slot was free). */
-  async submit(task: () => Promise<void>, onError: (err: unknown) => void): Promise<void> {
-    while (this.active >= this.n) await new Promise<void>((r) => this.waiters.push(r))
-    this.active++
-    void task().catch(onError).finally(() => {
-      this.active--
-      this.waiters.shift()?.()
-      if (this.active === 0) for (const r of this.idle.splice(0)) r()
-    })
-  }
-
-  async drain(): Promise<void> {
-    while (this.active > 0) await new Promise<void>((r) => this.idle.push(r))
-  }
 }

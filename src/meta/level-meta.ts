@@ -12,7 +12,7 @@ import {
 } from './keys.js'
 import { dentryCacheKey, LevelTxn, type CacheKey, type CacheValue, type TxnOp } from './level-txn.js'
 import { LruCache } from './lru-cache.js'
-import type { AsOf, CollectOptions, CollectResult, Meta, Txn } from './meta.js'
+import type { AsOf, CollectOptions, CollectResult, Meta, MetaDump, Txn } from './meta.js'
 import {
   decodeChunk, decodeDentry, decodeFileMap, decodeInode, decodePack, decodePin, decodeXattr, encodeInode, isTombstone,
 } from './record-codec.js'
@@ -475,6 +475,51 @@ export class LevelMeta implements Meta {
       if (flight !== undefined) flight.stale = true
     }
     return version
+  }
+
+  // Checkpoints
+
+  /**
+   * See Meta.dump. One explicit LevelDB snapshot (classic-level `db.snapshot()`) serves the read
+   * of the head version and the iterator over all rows, so both see the same sequence number.
+   * Every commit is one LevelDB write batch, which a snapshot holds entirely or not at all: the
+   * dump never tears a transaction, whatever commits run while it is read. LevelDB keeps the
+   * rows the snapshot sees (compaction cannot drop them) until `close()`: disk, not memory.
+   */
+  async dump(): Promise<MetaDump> {
+    this.assertOpen()
+    const db = this.db!
+    const snapshot = db.snapshot()
+    let head: Version
+    try {
+      const v = await this.sp.sys.get(sysKey(SYS_VERSION), { snapshot })
+      head = asVersion(v === undefined ? 0n : v.readBigUInt64BE(0))
+    } catch (err) {
+      await snapshot.close()
+      throw this.fail(err, 'dump')
+    }
+    let iterated = false
+    const fail = (err: unknown): TierfsError => this.fail(err, 'dump')
+    return {
+      head,
+      async *rows() {
+        if (iterated) throw TierfsError.internal('a metadata dump can be iterated once')
+        iterated = true
+        const it = db.iterator({ snapshot, fillCache: false, highWaterMarkBytes: 256 * 1024 } as IteratorOptions)
+        try {
+          for (;;) {
+            const rows = await it.nextv(1024)
+            if (rows.length === 0) return
+            yield* rows
+          }
+        } catch (err) {
+          throw fail(err)
+        } finally {
+          await it.close()
+        }
+      },
+      close: () => snapshot.close(),
+    }
   }
 
   // Garbage collection

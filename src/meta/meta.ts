@@ -139,6 +139,22 @@ export interface CollectOptions {
   ignorePins?: ReadonlyArray<{ workflow: string; timeMs: number }>
 }
 
+/**
+ * A consistent point-in-time read of every stored row of the store, for checkpoints
+ * (src/store/checkpoint.ts): one committed state, never part of a transaction.
+ */
+export interface MetaDump {
+  /** Newest version committed in the dumped state. */
+  readonly head: Version
+  /**
+   * Every row of every space, in ascending bytewise key order; keys are the raw database keys
+   * (space prefix included, see keys.ts). Streams; can be iterated once.
+   */
+  rows(): AsyncIterable<[key: Buffer, value: Buffer]>
+  /** Releases the snapshot. Idempotent. */
+  close(): Promise<void>
+}
+
 /** Result of one garbage-collection pass over old versions. */
 export interface CollectResult {
   versionsDropped: number
@@ -164,4 +180,9 @@ export interface Meta extends MetaReader {
    * memory, in batches, concurrently with normal commits.
    */
   collect(horizon: Version, opts?: CollectOptions): Promise<CollectResult>
+  /**
+   * Takes a consistent snapshot of the whole store for a checkpoint. Commits go on while it is
+   * read and are not in it. Close it when done: the store keeps the rows it sees until then.
+   */
+  dump(): Promise<MetaDump>
 }

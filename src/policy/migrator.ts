@@ -11,6 +11,7 @@ import type { Logger } from '../log.js'
 import type { Meta } from '../meta/meta.js'
 import type { PackRecord } from '../meta/types.js'
 import type { TierSet } from '../tier/tier-set.js'
+import { clearStrays, dropStray, noteStray, noteStrayIn, strayName as strayKey } from '../store/stray-objects.js'
 import type { Mutex } from '../vfs/mutex.js'
 import type { PolicySet } from './decide.js'
 import { walkFiles } from './namespace-walk.js'
@@ -26,8 +27,8 @@ export interface MigratorConfig {
 
 export type MigratorDeps = {
   meta: Meta
-  /** Verified chunk reads, from whatever tier holds them. */
-  chunks: { read(id: ChunkId): Promise<Buffer> }
+  /** Verified chunk reads, from whatever tier holds them; `forgetPack` closes a freed pack's cached access. */
+  chunks: { read(id: ChunkId): Promise<Buffer>; forgetPack(id: PackId): void }
   tiers: TierSet
   /** The namespace lock: freeing a pack re-checks references under it, so no seal interleaves. */
   lock: Mutex
@@ -61,9 +62,11 @@ export interface PassReport {
  *  3. commit: one metadata batch repoints every chunk (refs kept) and records the new pack;
  *  4. free: source packs left with no live bytes are deleted from their tier, after a commit made
  *     under the namespace lock proves no chunk record points into them.
- * A crash before 3 leaves an unrecorded object on the destination (removed as an orphan); after 3
- * and before 4, a dead source pack that the next pass frees. Nothing is ever the only copy
- * while it is being moved.
+ * Every object that could outlive a crash without a record is noted first (stray-objects.ts):
+ * a crash or failure before 3 leaves a noted upload, removed at start-up or before the next
+ * pass; after 3 and before 4, a dead source pack, which the next pass frees (every pass ends by
+ * freeing the dead sealed packs it finds); during 4, a noted object whose record is gone, removed
+ * like an upload. Nothing is ever the only copy while it is being moved.
  *
  * Placement: a chunk goes to the warmest tier any current file referencing it demands, so files
  * that share chunks do not drag each other colder.
@@ -87,6 +90,7 @@ export class Migrator {
       }
     }
     if (opts.dryRun === true) return { ...report, planned: [...moves, ...deletes] }
+    await this.clearStrays()
     for (const d of deletes) {
       try {
         await this.deps.deleteFile(d.path)
@@ -96,7 +100,34 @@ export class Migrator {
       }
     }
     await this.moveFiles(moves.map((m) => ({ ino: m.ino, path: m.path, to: m.to as TierId })), report, set, nowMs)
+    await this.freeDeadPacks(report)
     return { ...report, planned: [...moves, ...deletes] }
+  }
+
+  /** Removes what failed or interrupted moves left behind (see stray-objects.ts). */
+  async clearStrays(): Promise<void> {
+    await clearStrays(this.deps.meta, this.deps.tiers, this.deps.log)
+  }
+
+  /**
+   * Frees every sealed pack with no live bytes on a tier that can be read without a recall: the
+   * sources of a move that was interrupted between commit and free, and the write tier's open
+   * pack of moved files once it has been finished. Dead packs on cold tiers are prune's (it
+   * honours their minimum storage age and checks the whole chunk index).
+   */
+  async freeDeadPacks(report: PassReport): Promise<void> {
+    const { meta, tiers } = this.deps
+    const dead: PackId[] = []
+    for await (const p of meta.packs()) {
+      if (p.state === 'sealed' && p.liveBytes === 0 && tiers.has(p.tier) && !tiers.get(p.tier).capabilities.needsWarmup) dead.push(p.id)
+    }
+    for (const id of dead) {
+      try {
+        await this.freeIfDead(id, report)
+      } catch (err) {
+        report.errors.push({ message: `freeing dead pack ${id}: ${(err as Error).message}` })
+      }
+    }
   }
 
   /**
@@ -117,13 +148,13 @@ export class Migrator {
       const held = set === undefined ? new Set<ChunkId>() : await this.holdWarm(want, tiers.rank(dest), set, nowMs, new Set(group.map((g) => g.ino)))
       report.chunksHeldWarm += held.size
       const sources = new Set<PackId>()
-      const toCopy: ChunkId[] = []
+      const toCopy: CopyItem[] = []
       for (const id of want.keys()) {
         const rec = await meta.getChunk(id)
         if (rec === undefined) continue
         const pack = await meta.getPack(rec.pack)
         if (pack === undefined || pack.tier === dest) continue
-        toCopy.push(id)
+        toCopy.push({ id, from: { pack: rec.pack, offset: rec.offset } })
         sources.add(rec.pack)
       }
       try {
@@ -134,9 +165,9 @@ export class Migrator {
         continue
       }
       for (const f of group) {
-        // A file whose chunks were partly held warm keeps its tier, so later passes retry it.
-        const map = await meta.getFileMap(f.ino)
-        if (map?.kind === 'extents' && map.extents.some((e) => held.has(e.id))) continue
+        // A file whose chunks were partly held warm keeps its tier, so later passes retry it;
+        // so does one with a chunk that moved elsewhere meanwhile (a seal or repack got it first).
+        if (!(await this.allOn(f.ino, dest, held))) continue
         await this.deps.setTier(f.ino, dest)
         report.filesMoved++
         report.bytesMoved += (await meta.getInode(f.ino))?.size ?? 0
@@ -144,6 +175,22 @@ export class Migrator {
       for (const p of sources) await this.freeIfDead(p, report)
     }
     return report
+  }
+
+  /** True when every chunk of the file is on `dest` and none was held back. */
+  private async allOn(ino: Ino, dest: TierId, held: Set<ChunkId>): Promise<boolean> {
+    const { meta } = this.deps
+    const map = await meta.getFileMap(ino)
+    if (map?.kind !== 'extents') return true
+    const packs = new Map<PackId, TierId | undefined>()
+    for (const e of map.extents) {
+      if (held.has(e.id)) return false
+      const rec = await meta.getChunk(e.id)
+      if (rec === undefined) return false
+      if (!packs.has(rec.pack)) packs.set(rec.pack, (await meta.getPack(rec.pack))?.tier)
+      if (packs.get(rec.pack) !== dest) return false
+    }
+    return true
   }
 
   /** Moves from `want` to the returned set the chunks a current file outside `moving` needs warmer. */
@@ -167,39 +214,59 @@ export class Migrator {
     return held
   }
 
-  /** Copies chunks into new packs on `dest`, verifies each upload and commits the new locations. */
-  private async copyTo(dest: TierId, ids: ChunkId[], report: PassReport): Promise<void> {
+  /**
+   * Copies chunks into new packs on `dest`, verifies each upload and commits the new locations.
+   * Each move is a compare-and-set on the chunk's location when it was read, so a chunk that a
+   * seal or repack relocated meanwhile stays where they put it.
+   */
+  private async copyTo(dest: TierId, items: CopyItem[], report: PassReport): Promise<void> {
     const { meta, tiers } = this.deps
     const tier = tiers.get(dest)
     const packSize = tiers.kindOf(dest) === 'cold' ? this.config.coldPackSize : this.config.objectPackSize
     await mkdir(this.deps.outgoing, { recursive: true })
     let i = 0
-    while (i < ids.length) {
+    while (i < items.length) {
       const packId = asPackId(randomBytes(16).toString('hex'))
+      const key = packKey(packId)
       const local = join(this.deps.outgoing, `${packId}.pack`)
       const writer = await PackWriter.create(local, packId)
-      const moved: Array<{ id: ChunkId; offset: number; length: number; codec: number }> = []
+      const moved: Array<{ item: CopyItem; offset: number; length: number; codec: number }> = []
+      let noted = false
+      let committed = false
       try {
-        while (i < ids.length && writer.size < packSize) {
-          const id = ids[i++] as ChunkId
-          const data = await this.deps.chunks.read(id)
-          const entry = await writer.append(id, encodeChunk(data, { compress: this.config.compress }), data.length)
-          moved.push({ id, offset: entry.offset, length: entry.length, codec: entry.codec })
+        while (i < items.length && writer.size < packSize) {
+          const item = items[i++] as CopyItem
+          const data = await this.deps.chunks.read(item.id)
+          const entry = await writer.append(item.id, encodeChunk(data, { compress: this.config.compress }), data.length)
+          moved.push({ item, offset: entry.offset, length: entry.length, codec: entry.codec })
         }
         const { size, entries } = await writer.finish()
-        const key = packKey(packId)
+        await noteStray(meta, dest, key)
+        noted = true
         await tier.put(key, { file: local })
         await verifyUpload(tier, key, size, entries.length)
         const rec: PackRecord = { id: packId, tier: dest, key, state: 'sealed', size, liveBytes: 0, chunkCount: entries.length, createdMs: Date.now() }
-        const txn = meta.begin().putPack(rec)
-        for (const m of moved) txn.moveChunk(m.id, { pack: packId, offset: m.offset, length: m.length, codec: m.codec })
+        const txn = meta.begin().putPack(rec).deleteSys(strayKey(dest, key))
+        for (const m of moved) txn.moveChunk(m.item.id, { pack: packId, offset: m.offset, length: m.length, codec: m.codec }, { from: m.item.from })
         await txn.commit({ sync: true })
+        committed = true
         report.packsWritten++
         report.chunksCopied += moved.length
       } finally {
         await writer.close()
         await rm(local, { force: true })
+        if (noted && !committed) await this.removeUpload(tier, key)
       }
+    }
+  }
+
+  /** Best effort after a failed upload or commit: what stays is removed by `clearStrays` later. */
+  private async removeUpload(tier: ReturnType<TierSet['get']>, key: string): Promise<void> {
+    try {
+      await tier.delete(key)
+      await dropStray(this.deps.meta, tier.id, key)
+    } catch (err) {
+      this.deps.log.warn('a failed upload could not be removed now; it is retried before the next pass', { tier: tier.id, key, err })
     }
   }
 
@@ -213,11 +280,13 @@ export class Migrator {
     const pack = await meta.getPack(id)
     if (pack === undefined || pack.state !== 'sealed' || pack.liveBytes > 0) return
     const tier = tiers.get(pack.tier)
+    // Listing a cold pack's chunks would need a recall, and a dead chunk record left pointing
+    // into a deleted pack is damage: prune frees those, from the whole chunk index.
+    if (tier.capabilities.needsWarmup && tier.localPath(pack.key) === undefined) return
     const ra: RandomAccess = { size: async () => pack.size, read: (o, l) => tier.get(pack.key, { offset: o, length: l }) }
-    const local = tier.localPath(pack.key)
     let ids: ChunkId[]
     try {
-      ids = local !== undefined || !tier.capabilities.needsWarmup ? (await readTrailer(ra)).entries.map((e) => e.id) : []
+      ids = (await readTrailer(ra)).entries.map((e) => e.id)
     } catch (err) {
       this.deps.log.warn('cannot list a dead pack; kept for fsck', { pack: id, err })
       return
@@ -231,12 +300,14 @@ export class Migrator {
         txn.deleteChunk(cid)
       }
       const again = await meta.getPack(id)
-      if (again === undefined || again.liveBytes > 0) return false
-      await txn.deletePack(id).commit({ sync: true })
+      if (again === undefined || again.state !== 'sealed' || again.liveBytes > 0) return false
+      await noteStrayIn(txn.deletePack(id), pack.tier, pack.key).commit({ sync: true })
       return true
     })
     if (!freed) return
+    this.deps.chunks.forgetPack(id)
     await tier.delete(pack.key)
+    await dropStray(meta, pack.tier, pack.key)
     report.packsFreed++
     report.bytesFreed += pack.size
   }
@@ -250,6 +321,12 @@ async function verifyUpload(tier: ReturnType<TierSet['get']>, key: string, size:
   if (tier.capabilities.needsWarmup || !tier.capabilities.rangeReads) return
   const back = await readTrailer({ size: async () => size, read: (o, l) => tier.get(key, { offset: o, length: l }) })
   if (back.entries.length !== entries) throw TierfsError.corrupt(`upload of ${key} to ${tier.id}: trailer lists ${back.entries.length} chunks, expected ${entries}`)
+}
+
+/** A chunk to copy and where it was when the move was planned. */
+interface CopyItem {
+  id: ChunkId
+  from: { pack: PackId; offset: number }
 }
 
 function emptyReport(): PassReport {

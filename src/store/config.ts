@@ -49,6 +49,13 @@ export interface StoreConfig {
   policies: { dir: string; reloadSeconds: number }
   /** Prometheus endpoint on 127.0.0.1:port (GET /metrics); 0 turns it off. */
   metrics: { port: number }
+  /**
+   * Periodic checkpoints of the metadata database (src/store/checkpoint.ts), so a new host can
+   * mount the store from the object tier alone (`tierfs recover`). `target`: 'object', 'cold'
+   * or a named target that reads without a recall; `everyHours` 0 turns the schedule off;
+   * `keep` checkpoints are kept; one in `fullEvery` is full, the others are deltas against it.
+   */
+  checkpoint: { target: string; everyHours: number; keep: number; fullEvery: number }
 }
 
 export const DEFAULT_CONFIG: StoreConfig = {
@@ -80,6 +87,7 @@ export const DEFAULT_CONFIG: StoreConfig = {
   recall: { waitSeconds: 10 },
   policies: { dir: 'policies', reloadSeconds: 10 },
   metrics: { port: 0 },
+  checkpoint: { target: 'object', everyHours: 24, keep: 7, fullEvery: 7 },
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
@@ -118,6 +126,12 @@ export function parseConfig(text: string, source: string): StoreConfig {
   for (const [name, t] of Object.entries(cfg.tiers)) {
     if (t.type !== 'local') throw new TierfsError('CONFIG', `${source}: tiers.${name}.type must be "local" in this version`)
   }
+  const ck = cfg.checkpoint
+  if (ck.target === 'block' || (ck.target !== 'object' && ck.target !== 'cold' && !(ck.target in targets))) {
+    throw new TierfsError('CONFIG', `${source}: checkpoint.target must be object, cold or a target defined in targets (not block: checkpoints protect against losing it)`)
+  }
+  if (!Number.isInteger(ck.keep) || ck.keep < 1) throw new TierfsError('CONFIG', `${source}: checkpoint.keep must be a whole number of at least 1`)
+  if (!Number.isInteger(ck.fullEvery) || ck.fullEvery < 1) throw new TierfsError('CONFIG', `${source}: checkpoint.fullEvery must be a whole number of at least 1`)
   if (cfg.format !== 1) throw new TierfsError('CONFIG', `${source}: format ${String(cfg.format)} is not supported (this tierfs reads format 1)`)
   return cfg
 }

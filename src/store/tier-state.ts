@@ -32,9 +32,9 @@ export async function tierState(a: InodeAttrs, meta: MetaReader, tiers: TierSet,
     if (p === undefined) continue
     const tier = tiers.get(p.tier)
     if (!tier.capabilities.needsWarmup) continue
-    const w = await tier.warmth(p.key)
+    const w = await chunks.recaller.warmth(tier, p.key)
     if (w === 'warm') warmed++
-    else if (w === 'warming' || chunks.recaller.recalling(tier, p.key)) recalling++
+    else if (w === 'warming') recalling++
     else cold++
   }
   const state = recalling > 0 ? 'recalling' : cold > 0 ? 'cold' : warmed > 0 ? 'staged' : 'resident'

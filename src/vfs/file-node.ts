@@ -22,6 +22,8 @@ export class FileNode {
   sealTimer: NodeJS.Timeout | undefined
   /** Set while a seal runs; opens wait for it. */
   sealing: Promise<void> | undefined
+  /** Consecutive failed seals (backoff). */
+  sealFailures = 0
   /** The last name is gone while handles were open: delete on last release. */
   orphan = false
 

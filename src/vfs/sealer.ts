@@ -50,18 +50,18 @@ export class Sealer {
 
   constructor(private readonly deps: SealerDeps, private readonly config: SealerConfig) {}
 
-  /** Seals `node` after the debounce, unless it is reopened first. */
-  schedule(node: FileNode, immediate = false): void {
+  /** Seals `node` after the debounce (or `delayMs`), unless it is reopened first. */
+  schedule(node: FileNode, immediate = false, delayMs = this.config.debounceMs): void {
     clearTimeout(node.sealTimer)
     node.sealTimer = undefined
-    if (immediate || this.config.debounceMs <= 0) {
+    if (immediate || delayMs <= 0) {
       this.enqueue(node)
       return
     }
     node.sealTimer = setTimeout(() => {
       node.sealTimer = undefined
       this.enqueue(node)
-    }, this.config.debounceMs)
+    }, delayMs)
     node.sealTimer.unref()
   }
 
@@ -118,7 +118,11 @@ export class Sealer {
       } catch (err) {
         this.failures++
         this.deps.log.error('seal failed; staging kept and retried later', { inos: batch.map((n) => n.ino), err })
-        for (const n of batch) this.schedule(n)
+        // Back off per file (a full disk or an unreachable tier should not spin), up to a minute.
+        for (const n of batch) {
+          n.sealFailures++
+          this.schedule(n, false, Math.min(60_000, Math.max(500, this.config.debounceMs) * 2 ** (n.sealFailures - 1)))
+        }
       } finally {
         for (const n of batch) n.sealing = undefined
         release()
@@ -178,6 +182,7 @@ export class Sealer {
       node.stagingReady = undefined
       node.map = r.map
       node.dirty = false
+      node.sealFailures = 0
       this.sealedFiles++
       this.sealedBytes += r.size
       if (staging !== undefined) {

@@ -7,6 +7,7 @@ import type { InodeAttrs, NodeType } from '../meta/types.js'
 import type { Tier } from '../tier/tier.js'
 import { SnapshotViews, type Route } from '../snapshot/snapshot-views.js'
 import { FileTable } from './file-table.js'
+import { HIDDEN_PREFIX, noteRemove, noteRename, parseHiddenKey } from './hidden-names.js'
 import { S_ISGID, typeBits, typeOf } from './mode.js'
 import { Mutex } from './mutex.js'
 import { components, splitParent } from './path.js'
@@ -71,6 +72,7 @@ export class TierfsVfs implements Vfs {
   async ready(): Promise<void> {
     const { meta, staging, log } = this.deps
     await staging.ready()
+    for (const key of await meta.sysNames(HIDDEN_PREFIX)) await this.removeHidden(key)
     for (const ino of await this.orphans()) await this.dropInode(ino)
     for (const ino of await staging.leftovers()) {
       const attrs = await meta.getInode(ino)
@@ -358,6 +360,7 @@ export class TierfsVfs implements Vfs {
       const parent = await this.mustInode(dir.ino)
       const now = this.now()
       const txn = meta.begin().deleteDentry(parent.ino, name)
+      noteRemove(txn, parent.ino, name)
       txn.putInode({ ...parent, nlink: parent.nlink - (isDir ? 1 : 0), mtimeNs: now, ctimeNs: now })
       const orphan = this.unlinkInode(txn, a, now)
       await txn.commit()
@@ -396,6 +399,23 @@ export class TierfsVfs implements Vfs {
   private async dropInode(ino: Ino): Promise<void> {
     await this.lock.run(() => this.deps.meta.begin().deleteInode(ino).deleteSys(ORPHAN_PREFIX + ino).commit())
     await this.deps.staging.remove(ino)
+  }
+
+  /** Removes a name libfuse hid an open file under before a crash (see hidden-names.ts). */
+  private async removeHidden(key: string): Promise<void> {
+    const { dir, name } = parseHiddenKey(key)
+    await this.lock.run(async () => {
+      const { meta } = this.deps
+      const txn = meta.begin().deleteSys(key)
+      const ino = await meta.lookup(dir, name)
+      const a = ino === undefined ? undefined : await meta.getInode(ino)
+      if (a !== undefined && a.type !== 'dir') {
+        txn.deleteDentry(dir, name)
+        this.unlinkInode(txn, a, this.now())
+      }
+      await txn.commit()
+    })
+    this.deps.log.info('removed a name libfuse hid an open file under before an unclean stop', { dir, name })
   }
 
   private async orphans(): Promise<Ino[]> {
@@ -439,6 +459,7 @@ export class TierfsVfs implements Vfs {
         orphan = this.unlinkInode(txn, target, now)
       }
       txn.deleteDentry(src.dir.ino, src.name).putDentry(dst.dir.ino, dst.name, ino)
+      noteRename(txn, src.dir.ino, src.name, dst.dir.ino, dst.name)
       txn.putInode({ ...a, ctimeNs: now })
       await this.touchParents(txn, src.dir.ino, dst.dir.ino, now, a.type === 'dir' ? 1 : 0, dstDirDelta, true)
       await txn.commit()

@@ -258,3 +258,48 @@ t.test('four nights of an HBase-like table in ingest mode', async (t) => {
   const f2 = await m.cli(['fsck', m.store, '--json'])
   t.equal(f2.code, 0, `fsck clean at the end: ${f2.stdout}${f2.stderr}`)
 })
+
+t.test('a scheduled snapshot workflow runs in the daemon; SIGHUP reloads policies, a broken file keeps the last good set', async (t) => {
+  const m = await tempMount()
+  t.teardown(() => m.cleanup())
+  await mkdir(join(m.mnt, 'app'))
+  await writeFile(join(m.mnt, 'app/state'), 'v1\n')
+  await mkdir(join(m.store, 'policies'), { recursive: true })
+  const file = join(m.store, 'policies/app.yaml')
+  await writeFile(file, ['name: app', 'match: { path: "/app/**" }', 'tiers:', '  - { tier: block }', 'backup:', '  schedule: "*/2 * * * * *"', ''].join('\n'))
+  process.kill(await m.pid(), 'SIGHUP')
+  let points: Array<{ name: string }> = []
+  for (let i = 0; i < 100 && points.length < 2; i++) {
+    await sleep(100)
+    const r = await m.cli(['snapshot', 'list', m.mnt, '--workflow', 'app', '--json'])
+    if (r.code === 0) points = JSON.parse(r.stdout) as Array<{ name: string }>
+  }
+  t.ok(points.length >= 2, `the schedule made restore points (${points.length})`)
+  const st = await m.cli(['backup', 'status', m.mnt, '--json'])
+  t.match(JSON.parse(st.stdout), [{ name: 'app', mode: 'snapshot', schedule: '*/2 * * * * *', lastRun: { ok: true, trigger: 'schedule' } }])
+  t.match((await m.status()).workflows, [{ name: 'app' }], 'status shows the workflows')
+
+  await writeFile(file, ['name: app', 'match: { path: "/app/**" }', 'tiers:', '  - { tier: block }', 'backup:', '  schedule: [not, a, cron', ''].join('\n'))
+  process.kill(await m.pid(), 'SIGHUP')
+  let logged = ''
+  for (let i = 0; i < 50 && !logged.includes('app.yaml:'); i++) {
+    await sleep(100)
+    logged = await readFileText(join(m.store, 'log/tierfs.log'))
+  }
+  t.match(logged, /policy file rejected[^\n]*app\.yaml:\d+:\d+: /, 'the broken file is logged as file:line:col')
+  const before = points.length
+  await sleep(2500)
+  const r = await m.cli(['snapshot', 'list', m.mnt, '--workflow', 'app', '--json'])
+  t.ok((JSON.parse(r.stdout) as unknown[]).length > before, 'the last good workflow keeps running')
+  const manual = await m.cli(['backup', 'run', m.mnt, 'app'])
+  t.equal(manual.code, 0, manual.stderr)
+  t.match(manual.stdout, /restore point app\//)
+  const missing = await m.cli(['backup', 'run', m.mnt, 'nope'])
+  t.equal(missing.code, 1)
+  t.match(missing.stderr, /backup workflow "nope"/)
+})
+
+async function readFileText(path: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises')
+  return readFile(path, 'utf8').catch(() => '')
+}

@@ -158,6 +158,42 @@ t.test(`kill -9 of the daemon under a writer, ${ITERATIONS} times`, async (t) =>
   t.equal(t.counts.fail, 0, 'no acknowledged data lost, fsck clean after every crash')
 })
 
+t.test('kill -9 while a sealed file is copied back into staging for a write', async (t) => {
+  // The first write to a sealed file copies its committed bytes into a staging file. A crash
+  // during that copy must not make the partial copy the file's contents.
+  const m = await tempMount()
+  t.teardown(() => m.cleanup())
+  const size = 48 * MiB
+  const data = pseudoRandom('materialize', size)
+  const path = join(m.mnt, 'base')
+  await writeFile(path, data)
+  await waitSealed(m)
+  const stagingDir = join(m.store, 'block/staging')
+  const fh = await open(path, 'a')
+  const write = fh.write(Buffer.from('!')).then(() => 'written', (err: NodeJS.ErrnoException) => `failed ${err.code}`)
+  let seen = 0
+  const deadline = Date.now() + 20_000
+  while (Date.now() < deadline) {
+    const names = await readdir(stagingDir).catch(() => [])
+    const sizes = await Promise.all(names.map((n) => stat(join(stagingDir, n)).then((s) => s.size, () => 0)))
+    seen = Math.max(0, ...sizes)
+    if (seen > 0) break
+    await sleep(2)
+  }
+  await m.kill9()
+  const outcome = await write
+  await fh.close().catch(() => undefined)
+  t.comment(`killed with ${seen} of ${size} bytes copied into staging; the write ${outcome}`)
+  t.ok(seen > 0 && seen < size, 'the kill hit the copy')
+  await m.mount()
+  const got = await sha256File(path)
+  const appended = sha256(Buffer.concat([data, Buffer.from('!')]))
+  t.ok(got === sha256(data) || (outcome === 'written' && got === appended), `the file holds its sealed contents (${(await stat(path)).size} bytes)`)
+  await waitSealed(m)
+  await m.umount()
+  await fsckClean(t, m, 'after the kill during the copy')
+})
+
 t.test('kill -9 while a 30 MiB file is being sealed', async (t) => {
   const m = await tempMount()
   t.teardown(() => m.cleanup())

@@ -445,6 +445,9 @@ t.test('an open, unlinked file leaves nothing behind after kill -9', async (t) =
   t.same(await readdir(join(k.mnt, 'd')), ['kept'], 'after the crash only the kept file is listed')
   const s = await waitSealed(k)
   t.equal(s.files, 1, `status counts one file (${s.files})`)
+  await k.umount()
+  const fsck = await k.cli(['fsck', k.store, '--json'])
+  t.equal(fsck.code, 0, `fsck clean: ${fsck.stdout}${fsck.stderr}`)
 })
 
 t.test('statfs', async (t) => {
