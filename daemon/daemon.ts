@@ -19,6 +19,7 @@ import { prune, type PruneReport } from '../src/backup/prune.js'
 import type { Retention } from '../src/policy/policy-file.js'
 import { PolicyDir } from '../src/policy/policy-dir.js'
 import { Tiering } from './tiering.js'
+import { Checkpoints } from './checkpoints.js'
 import { serveMetrics } from './metrics-server.js'
 import { clockOffsetMs } from './clock-offset.js'
 
@@ -44,6 +45,7 @@ export class Daemon {
   private restorePoints: RestorePoints | undefined
   private policies: PolicyDir | undefined
   private tiering: Tiering | undefined
+  private checkpoints: Checkpoints | undefined
   private metricsServer: Server | undefined
   private backup: BackupService | undefined
   /** Injected clock offset (TIERFS_CLOCK_OFFSET or the 'clock-offset' command), for tests and demos. */
@@ -100,6 +102,7 @@ export class Daemon {
     this.backup = new BackupService({
       meta: store.meta, vfs, restorePoints: this.restorePoints, log: this.log, nowMs: this.nowMs,
       historyWindowMs: store.config.history.windowHours * 3_600_000,
+      excludeFromIngest: [this.mounted.mountpoint, layout.root],
       reloadPolicies: async () => { await this.reloadPolicies() },
     })
     const policyDir = isAbsolute(store.config.policies.dir) ? store.config.policies.dir : join(layout.root, store.config.policies.dir)
@@ -111,6 +114,8 @@ export class Daemon {
     this.timers.push(reload)
     this.tiering = new Tiering({ store, vfs, log: this.log, policies: () => this.policies?.set ?? new PolicyDir('').set, nowMs: this.nowMs })
     this.tiering.start()
+    this.checkpoints = new Checkpoints({ store, sealAll: () => vfs.sealAll(), log: this.log })
+    await this.checkpoints.start()
     if (store.config.metrics.port > 0) {
       this.metricsServer = await serveMetrics(store.config.metrics.port, async () => (await this.handle({ cmd: 'status' })) as Record<string, unknown>)
     }
@@ -200,6 +205,7 @@ export class Daemon {
           readCache: store.chunks.readCache(),
           tierMetrics: store.tiers.metrics(),
           workflows: this.backup?.status(),
+          checkpoints: this.checkpoints?.status(),
           rssBytes: process.memoryUsage().rss,
         }
       }
@@ -233,6 +239,9 @@ export class Daemon {
         return this.tiering?.migrate((req.args?.paths as string[]) ?? [], String(req.args?.to), req.args?.recursive === true)
       case 'recall':
         return this.tiering?.recall((req.args?.paths as string[]) ?? [], req.args?.recursive === true, req.args?.wait === true)
+      case 'checkpoint':
+        if (this.checkpoints === undefined) throw new TierfsError('NO_DAEMON', 'daemon is starting')
+        return this.checkpoints.run(req.args?.full === true)
       case 'threads':
         return this.mounted?.threadLocals()
       case 'umount':
@@ -255,6 +264,7 @@ export class Daemon {
       this.log.info('stopping', { reason })
       for (const t of this.timers) clearInterval(t)
       this.tiering?.stop()
+      this.checkpoints?.stop()
       await this.backup?.stop()
       this.control?.close()
       this.metricsServer?.close()

@@ -119,6 +119,7 @@ export class Tiering {
     return this.exclusive(async () => {
       const dest = this.toTier(to)
       const files = await this.collect(paths, recursive)
+      await this.migrator.clearStrays()
       return this.migrator.moveFiles(files.map((f) => ({ ...f, to: dest })))
     })
   }
@@ -142,7 +143,13 @@ export class Tiering {
     let warm = 0
     for (;;) {
       warm = 0
-      for (const p of packs.values()) if ((await recaller.warmth(store.tiers.get(p.tier), p.key)) === 'warm') warm++
+      for (const p of packs.values()) {
+        const tier = store.tiers.get(p.tier)
+        const w = await recaller.warmth(tier, p.key)
+        if (w === 'warm') warm++
+        // Cold again while waiting: the job failed or expired; ask for it anew.
+        else if (w === 'cold' && wait) await recaller.recall(tier, p.key)
+      }
       if (!wait || warm === packs.size) break
       await new Promise((r) => setTimeout(r, 1000))
     }

@@ -8,7 +8,9 @@
 //    passes the special values through: UTIME_NOW arrives as -1n (Fuse.UTIME_NOW), UTIME_OMIT as
 //    -2n (Fuse.UTIME_OMIT). Without the flag libfuse skips utimens unless both times are set.
 //    getattr/readdir stats may carry bigint `atimeNs`, `mtimeNs`, `ctimeNs`; the stat array grows
-//    from 18 to 21 uint32 slots, the last three holding the sub-millisecond nanoseconds.
+//    from 18 to 22 uint32 slots: three hold the sub-millisecond nanoseconds, the last the high 32
+//    bits of st_ino (`inoHigh`), so with `use_ino` a filesystem can give 64-bit inode numbers
+//    (tierfs gives every restore point its own inode space).
 // 2. Caller identity: the FUSE thread copies fuse_get_context()'s uid, gid, pid and umask into the
 //    first 16 bytes of its per-thread locals before waking JS; `fuse.callerContext` reads them
 //    from that buffer while an ops handler runs synchronously (only valid at handler entry, before
@@ -45,7 +47,7 @@ import { fileURLToPath } from 'node:url'
 
 const VERSION = '2.2.6'
 // Bump when any hunk changes: a tree patched with an older marker is refused (reinstall pristine).
-const MARKER = 'tierfs-patch-2'
+const MARKER = 'tierfs-patch-3'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const dir = path.join(root, 'node_modules', 'fuse-native')
 
@@ -102,6 +104,7 @@ static void capture_caller (fuse_thread_locals_t *l) {
   stat->st_atim.tv_nsec += *ints++;
   stat->st_mtim.tv_nsec += *ints++;
   stat->st_ctim.tv_nsec += *ints++;
+  stat->st_ino |= ((uint64_t) *ints++) << 32;
 #endif`],
   ['capture caller in init too', 'static void * fuse_native_init (struct fuse_conn_info *conn) {\n  fuse_thread_locals_t *l = get_thread_locals();\n',
     'static void * fuse_native_init (struct fuse_conn_info *conn) {\n  fuse_thread_locals_t *l = get_thread_locals();\n  capture_caller(l);\n'],
@@ -277,7 +280,7 @@ const readU32 = os.endianness() === 'LE' ? (b, i) => b.readUInt32LE(i) : (b, i) 
 `],
   ['UTIME sentinels', 'Fuse.EMEDIUMTYPE = -124\n', 'Fuse.EMEDIUMTYPE = -124\nFuse.UTIME_NOW = -1n\nFuse.UTIME_OMIT = -2n\n'],
   ['stat array with nanoseconds', `  const ints = new Uint32Array(18)
-`, `  const ints = new Uint32Array(21)
+`, `  const ints = new Uint32Array(22)
 `],
   ['stat times from bigint ns', `  setDoubleInt(ints, 12, toDateMS(stat && stat.atime))
   setDoubleInt(ints, 14, toDateMS(stat && stat.mtime))
@@ -285,6 +288,7 @@ const readU32 = os.endianness() === 'LE' ? (b, i) => b.readUInt32LE(i) : (b, i) 
 `, `  setStatTime(ints, 12, 18, stat && stat.atimeNs, stat && stat.atime)
   setStatTime(ints, 14, 19, stat && stat.mtimeNs, stat && stat.mtime)
   setStatTime(ints, 16, 20, stat && stat.ctimeNs, stat && stat.ctime)
+  ints[21] = (stat && stat.inoHigh) || 0
 `],
   ['setStatTime helper', 'function getStatArray (stat) {\n', `// A non-negative bigint ns wins over the Date/ms field: ms go in the 64-bit slot, the rest in nsIdx.
 function setStatTime (ints, msIdx, nsIdx, ns, time) {

@@ -17,6 +17,8 @@ export type BackupServiceDeps = {
   /** Wall clock (ms), with any injected offset. */
   nowMs: () => number
   historyWindowMs: number
+  /** Absolute paths an ingest never copies (the mount point, the store). */
+  excludeFromIngest?: string[]
   /** Re-reads the policy files (a manual run uses the workflow as the files say now). */
   reloadPolicies?: () => Promise<void>
 }
@@ -76,7 +78,7 @@ export class BackupService {
     }
     const summary = await runIngest(
       { vfs: deps.vfs, meta: deps.meta, restorePoints: deps.restorePoints, log: deps.log, nowMs: deps.nowMs },
-      { workflow: wf.name, dir: wf.source.dir, dest: wf.source.dest },
+      { workflow: wf.name, dir: wf.source.dir, dest: wf.source.dest, exclude: deps.excludeFromIngest ?? [] },
       signal === undefined ? {} : { signal },
     )
     return { mode: 'ingest', ...summary }
@@ -113,15 +115,20 @@ export class BackupService {
   }
 
   /**
-   * args: from, to (points), path (default /), after (resume), limit, rootOf (a point whose
-   * restore point root applies to instant sides: paths then match that restore point's view).
+   * args: from, to (points), path (default /), after (resume), limit, rootOf (a point whose view
+   * the paths must match, e.g. the source of a restore: its root applies to both sides).
    */
   private async diffPage(args: Record<string, unknown>): Promise<DiffPage> {
     const a = await this.resolve(str(args, 'from'))
     const b = await this.resolve(str(args, 'to'))
     const hint = typeof args.rootOf === 'string' ? await this.resolve(args.rootOf) : undefined
+    // Paths are relative to one root on both sides: the root of `rootOf`'s view when given (the
+    // namespace root for an instant), else each restore point's own root (an instant side takes
+    // the other side's).
     const rootFor = (p: PointRef, other: PointRef): DiffSide => {
-      const root = p.kind === 'pin' ? p.root : hint?.kind === 'pin' ? hint.root : other.kind === 'pin' ? other.root : undefined
+      const root = hint !== undefined
+        ? (hint.kind === 'pin' ? hint.root : undefined)
+        : p.kind === 'pin' ? p.root : other.kind === 'pin' ? other.root : undefined
       return root === undefined ? { version: p.version } : { version: p.version, root }
     }
     const limit = Math.min(MAX_PAGE, Math.max(1, Number(args.limit ?? PAGE) || PAGE))

@@ -39,9 +39,11 @@ export type DiffReader = Pick<MetaReader, 'getInode' | 'getInodeVersioned' | 'lo
  * last path of the previous page). Memory: two directory iterators per level of depth.
  *
  * Cost: the walk reads the tree once, not twice, where nothing changed. An inode whose record
- * was committed at or before `from` is the same on both sides (see MetaReader.getInodeVersioned):
- * an untouched file costs one seek and no comparison, an untouched directory is listed once.
- * Subtrees cannot be skipped whole: a change deep below leaves its ancestors' records untouched.
+ * (read at the newer version) was committed at or before the older one is the same on both sides
+ * (see MetaReader.getInodeVersioned): an untouched file costs one seek and no comparison, an
+ * untouched directory is listed once. Subtrees cannot be skipped whole: a change deep below
+ * leaves its ancestors' records untouched, so the walk still visits every entry once.
+ * `from` may be newer than `to` (the diff is then the reverse).
  */
 export async function* diffVersions(
   meta: DiffReader, from: Version | DiffSide, to: Version | DiffSide, rootPath = '/', after?: string,

@@ -35,6 +35,11 @@ export interface IngestSpec {
   dir: string
   /** Directory of the namespace it is copied to (created when missing). */
   dest: string
+  /**
+   * Absolute paths never copied (with their subtrees), e.g. the mount point and the store: a
+   * source that contains them must not ingest the store into itself.
+   */
+  exclude?: string[]
 }
 
 export interface IngestOptions {
@@ -85,8 +90,9 @@ const CHUNK = 1 << 20
 
 /**
  * Ingest mode of a backup workflow: makes the namespace directory `dest` an exact copy of the
- * external directory `dir` (modes, owners, times to the nanosecond, symlinks, hard links, device
- * nodes; not xattrs), then creates the workflow's restore point of `dest`.
+ * external directory `dir` (modes, owners, atime and mtime to the nanosecond, symlinks, hard links,
+ * FIFOs and device nodes; not xattrs; ctime is the copy's own), then creates the workflow's restore
+ * point of `dest`. Up to `concurrency` files are copied at once.
  *
  * Only new or changed files are read: a file whose (size, mtime, ctime, inode number) match the
  * manifest record of the previous run and whose copy in `dest` still has that size and mtime is
@@ -118,6 +124,8 @@ class IngestRun {
   private sinceCheckpoint = { files: 0, bytes: 0 }
   private lastProgress = 0
   private tmpSeq = 0
+  /** "dev:ino" of the excluded directories (identity, not spelling, of the paths). */
+  private excluded = new Set<string>()
 
   constructor(private readonly deps: IngestDeps, private readonly spec: IngestSpec, private readonly opts: IngestOptions) {
     this.manifest = new IngestManifest(deps.meta, spec.workflow)
@@ -132,6 +140,10 @@ class IngestRun {
     const root = await lstatOrNull(this.spec.dir).catch((err: unknown) => { throw TierfsError.from(err, this.spec.dir) })
     if (root === null || (Number(root.mode) & S_IFMT) !== S_IFDIR) {
       throw new TierfsError('NOT_FOUND', `ingest ${this.spec.workflow}: source ${this.spec.dir} is not a directory`)
+    }
+    for (const p of this.spec.exclude ?? []) {
+      const st = await lstatOrNull(p).catch(() => null)
+      if (st !== null) this.excluded.add(`${st.dev}:${st.ino}`)
     }
     await vfs.sealAll()
     const storedBefore = await this.storedBytes()
@@ -230,6 +242,10 @@ class IngestRun {
       return
     }
     const type = Number(st.mode) & S_IFMT
+    if (type === S_IFDIR && this.excluded.has(`${st.dev}:${st.ino}`)) {
+      this.deps.log.warn('ingest: skipping an excluded directory inside the source', { workflow: this.spec.workflow, path: src })
+      return
+    }
     const cur = there === undefined ? undefined : await this.deps.vfs.statOf(there)
     try {
       if (type === S_IFDIR) await this.dir(src, dest, rel, st, cur)

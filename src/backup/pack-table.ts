@@ -34,7 +34,11 @@ export class PackTable {
 
   /** Index of the pack, or -1 when the table does not hold it. */
   indexOf(id: PackId): number {
-    const w = this.words(id)
+    return this.indexOfWords(this.words(id))
+  }
+
+  /** Index of the pack whose id is the four big-endian words `w`, or -1. */
+  indexOfWords(w: Uint32Array): number {
     let lo = 0
     let hi = this.n - 1
     while (lo <= hi) {

@@ -25,7 +25,7 @@ const READBACK_PARALLEL = 64
 
 /**
  * Prune's planning pass, in two streams and bounded memory: the pack index (ascending ids) into
- * a PackTable, then the chunk index in key order, counting every surviving record into its
+ * a PackTable, then the chunk index (in key order within concurrently read slices), counting every surviving record into its
  * pack. A dead record (refs 0) is not counted; outside a dry run it is removed, in batches, with
  * the fence `deleteChunk(id, { ifUnreferenced: true })`. After each batch the removed ids are
  * read back: one still there was referenced by a seal that committed first, and counts as the
@@ -60,19 +60,50 @@ export async function scanChunks(meta: Meta, opts: ScanOptions): Promise<ScanRes
     }
   }
 
-  for await (const c of meta.chunks()) {
-    result.chunksScanned++
-    const isDead = c.refs === 0 || opts.plannedFree?.has(c.id) === true
-    if (!isDead) {
-      const at = table.indexOf(c.pack)
-      if (at >= 0) table.addChunk(at, true, c.length)
-      continue
+  const free = opts.plannedFree === undefined ? undefined : new PrefixFilter(opts.plannedFree)
+  const words = new Uint32Array(4)
+  for await (const rows of meta.chunkRowBatches()) {
+    result.chunksScanned += rows.size
+    for (let i = 0; i < rows.size; i++) {
+      const isDead = rows.refs(i) === 0 || (free !== undefined && free.mayHave(rows.idPrefix(i)) && free.has(rows.id(i)))
+      if (!isDead) {
+        rows.packWords(i, words)
+        const at = table.indexOfWords(words)
+        if (at >= 0) table.addChunk(at, true, rows.length(i))
+        continue
+      }
+      result.chunksFreed++
+      if (!opts.dryRun) dead.push(rows.record(i))
     }
-    result.chunksFreed++
-    if (opts.dryRun) continue
-    dead.push(c)
     if (dead.length >= limit) await flush()
   }
   await flush()
   return result
+}
+
+/**
+ * A set of chunk ids with a bitmap of their 32-bit prefixes in front: most ids of the index
+ * are answered from the bitmap without decoding them to hex (1 MiB, ~3% false positives at
+ * 250,000 ids).
+ */
+class PrefixFilter {
+  private readonly bits = new Uint8Array(1 << 20)
+
+  constructor(private readonly ids: ReadonlySet<string>) {
+    for (const id of ids) this.set(Number.parseInt(id.slice(0, 8), 16))
+  }
+
+  mayHave(prefix: number): boolean {
+    const h = prefix >>> 9
+    return (this.bits[h >>> 3]! & (1 << (h & 7))) !== 0
+  }
+
+  has(id: string): boolean {
+    return this.ids.has(id)
+  }
+
+  private set(prefix: number): void {
+    const h = prefix >>> 9
+    this.bits[h >>> 3] = this.bits[h >>> 3]! | (1 << (h & 7))
+  }
 }

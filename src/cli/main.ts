@@ -16,6 +16,8 @@ const COMMANDS: Record<string, () => Promise<{ usage: string; run: (argv: string
   backup: () => import('./commands/backup.js'),
   diff: () => import('./commands/diff.js'),
   restore: () => import('./commands/restore.js'),
+  checkpoint: () => import('./commands/checkpoint.js'),
+  recover: () => import('./commands/recover.js'),
 }
 
 /** Commands for tests and demos, left out of `tierfs help`. */

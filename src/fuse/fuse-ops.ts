@@ -12,7 +12,7 @@ type Cb = (...args: any[]) => void
 /** The stat object fuse-native packs (ms times for the stock fields, ns when patched). */
 export function statObject(s: Stat): Record<string, unknown> {
   return {
-    mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, nlink: s.nlink, ino: s.ino, rdev: s.rdev,
+    mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, nlink: s.nlink, ino: s.ino, inoHigh: s.inoHigh ?? 0, rdev: s.rdev,
     blksize: s.blksize, blocks: s.blocks, dev: 0,
     atime: Number(s.atimeNs / 1_000_000n), mtime: Number(s.mtimeNs / 1_000_000n), ctime: Number(s.ctimeNs / 1_000_000n),
     atimeNs: s.atimeNs, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs,

@@ -74,7 +74,8 @@ export async function mountVfs(mountpoint: string, vfs: Vfs, opts: MountOptions,
   const mnt = await checkMountpoint(mountpoint, opts.extra.includes('nonempty'))
   const Fuse = require('fuse-native')
   const raw = [
-    'tierfs', 'big_writes', `negative_timeout=${opts.negativeTimeout}`, `max_background=${opts.maxBackground}`,
+    // use_ino: st_ino is ours, so hard links share one (cp -a, rsync -H, find -samefile rely on it).
+    'tierfs', 'big_writes', 'use_ino', `negative_timeout=${opts.negativeTimeout}`, `max_background=${opts.maxBackground}`,
     `congestion_threshold=${opts.congestionThreshold}`, 'subtype=tierfs',
     ...opts.extra.filter((o) => /^(ro|nonempty|max_read=\d+)$/.test(o)),
   ].join(',')

@@ -1,7 +1,7 @@
 import { mkdir, realpath } from 'node:fs/promises'
 import { Level } from 'level'
 import { TierfsError } from '../errors.js'
-import { asIno, asTierId, asVersion, ROOT_INO, type ChunkId, type Ino, type PackId, type Version } from '../ids.js'
+import { asChunkId, asIno, asTierId, asVersion, ROOT_INO, type ChunkId, type Ino, type PackId, type Version } from '../ids.js'
 import { HybridClock } from './clock.js'
 import { collectPass } from './collect-pass.js'
 import { buildCommitBatch } from './commit-batch.js'
@@ -12,13 +12,16 @@ import {
 } from './keys.js'
 import { dentryCacheKey, LevelTxn, type CacheKey, type CacheValue, type TxnOp } from './level-txn.js'
 import { LruCache } from './lru-cache.js'
-import type { AsOf, CollectOptions, CollectResult, Meta, MetaDump, Txn } from './meta.js'
+import type { AsOf, ChunkRowBatch, CollectOptions, CollectResult, Meta, MetaDump, Txn } from './meta.js'
 import {
-  decodeChunk, decodeDentry, decodeFileMap, decodeInode, decodePack, decodePin, decodeXattr, encodeInode, isTombstone,
+  ChunkRows, decodeChunk, decodeDentry, decodeFileMap, decodeInode, decodePack, decodePin, decodeXattr, encodeInode, isTombstone,
 } from './record-codec.js'
 import type { IteratorOptions, RootDb, Spaces } from './space.js'
 import type { ChunkRecord, DirEntry, FileMap, InodeAttrs, PackRecord, Pin } from './types.js'
 import { readVersion, readVersionStamped, scanVisible } from './version-scan.js'
+
+/** Rows per read of a bulk chunk-index pass. */
+const CHUNK_BATCH = 1024
 
 /** On-disk format of the key schema and records; bumped on incompatible change. */
 export const FORMAT_VERSION = 1
@@ -353,6 +356,39 @@ export class LevelMeta implements Meta {
       for await (const [key, value] of this.sp.chunk.iterator()) yield decodeChunk(chunkIdOf(key), value)
     } catch (err) {
       throw this.fail(err, 'list chunks')
+    }
+  }
+
+  async *chunkRowBatches(opts: { ranges?: number } = {}): AsyncIterable<ChunkRowBatch> {
+    this.assertOpen()
+    const space = this.sp.chunk
+    const start = space.prefixKey(Buffer.alloc(0), 'buffer')
+    const ranges = Math.max(1, Math.min(16, Math.floor(opts.ranges ?? 4)))
+    const bound = (i: number): Buffer | undefined =>
+      i === 0 ? start : i >= ranges ? prefixEnd(start) : space.prefixKey(Buffer.from([Math.floor((i * 256) / ranges)]), 'buffer')
+    // Root-database iterators: no sublevel wrapper per row; keys keep the space prefix.
+    const its = Array.from({ length: ranges }, (_, i) => space.db.iterator({
+      gte: bound(i), lt: bound(i + 1), fillCache: false, highWaterMarkBytes: 1 << 20,
+    } as IteratorOptions))
+    type Pulled = [number, Array<[Buffer, Buffer]>]
+    const pending = new Map<number, Promise<Pulled>>()
+    const pull = (i: number): void => { pending.set(i, its[i]!.nextv(CHUNK_BATCH).then((rows): Pulled => [i, rows])) }
+    try {
+      for (let i = 0; i < ranges; i++) pull(i)
+      while (pending.size > 0) {
+        const [i, rows] = await Promise.race(pending.values())
+        if (rows.length === 0) {
+          pending.delete(i)
+          continue
+        }
+        pull(i)
+        yield new ChunkRows(rows, start.length)
+      }
+    } catch (err) {
+      throw this.fail(err, 'list chunks')
+    } finally {
+      await Promise.allSettled(pending.values())
+      await Promise.all(its.map((it) => it.close()))
     }
   }
 

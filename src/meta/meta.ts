@@ -42,6 +42,14 @@ export interface MetaReader {
   getPack(id: PackId): Promise<PackRecord | undefined>
   /** All chunk records, in id order. Streams. */
   chunks(): AsyncIterable<ChunkRecord>
+  /**
+   * Every chunk record, for whole-index passes (prune planning), as batches of rows decoded on
+   * demand: the id space is cut into `ranges` slices (default 4) read concurrently, each in id
+   * order, their batches interleaved as they arrive, so reading the next batches overlaps
+   * working on this one. A batch is valid until the next is requested. Streams: memory is about
+   * one batch per slice.
+   */
+  chunkRowBatches(opts?: { ranges?: number }): AsyncIterable<ChunkRowBatch>
   /** All pack records. Streams. */
   packs(): AsyncIterable<PackRecord>
   /**
@@ -126,6 +134,22 @@ export interface Txn {
    * A Txn can be committed once.
    */
   commit(opts?: { sync?: boolean }): Promise<Version>
+}
+
+/**
+ * A batch of stored chunk records (MetaReader.chunkRowBatches), read field by field: a pass
+ * that needs refs and sizes of every record decodes ids only where it needs them.
+ */
+export interface ChunkRowBatch {
+  readonly size: number
+  refs(i: number): number
+  length(i: number): number
+  id(i: number): ChunkId
+  /** The first 32 bits of the id, for cheap pre-filters before `id(i)`. */
+  idPrefix(i: number): number
+  /** The record's pack id as four big-endian 32-bit words, written into `out` (no string made). */
+  packWords(i: number, out: Uint32Array): void
+  record(i: number): ChunkRecord
 }
 
 /** How a collection pass runs. */

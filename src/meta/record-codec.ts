@@ -21,6 +21,7 @@
  */
 import { TierfsError } from '../errors.js'
 import { asChunkId, asIno, asPackId, asTierId, asVersion, type ChunkId, type Ino, type PackId, type Version } from '../ids.js'
+import type { ChunkRowBatch } from './meta.js'
 import type { ChunkRecord, Extent, FileMap, InodeAttrs, NodeType, PackRecord, PackState, Pin } from './types.js'
 
 const TOMBSTONE_BYTE = 0x00
@@ -333,4 +334,50 @@ export function decodePin(workflow: string, timeMs: number, value: Uint8Array): 
   if (b[0] === V1) return { workflow, timeMs, version: asVersion(b.readBigUInt64BE(1)) }
   if (b[0] === PIN_ROOT_V2) return { workflow, timeMs, version: asVersion(b.readBigUInt64BE(1)), root: asIno(b.readUInt32BE(9)) }
   throw unknownFormat('pin', b)
+}
+
+/**
+ * Stored chunk records read in bulk and decoded field by field (see ChunkRowBatch): `rows` are
+ * [key, value] pairs of the chunk space whose keys still carry `strip` bytes of space prefix.
+ */
+export class ChunkRows implements ChunkRowBatch {
+  constructor(private readonly rows: ReadonlyArray<readonly [Buffer, Buffer]>, private readonly strip: number) {}
+
+  get size(): number {
+    return this.rows.length
+  }
+
+  refs(i: number): number {
+    return this.value(i).readUInt32BE(34)
+  }
+
+  length(i: number): number {
+    return this.value(i).readUInt32BE(25)
+  }
+
+  id(i: number): ChunkId {
+    return asChunkId(this.rows[i]![0].toString('hex', this.strip))
+  }
+
+  idPrefix(i: number): number {
+    return this.rows[i]![0].readUInt32BE(this.strip)
+  }
+
+  packWords(i: number, out: Uint32Array): void {
+    const v = this.value(i)
+    out[0] = v.readUInt32BE(1)
+    out[1] = v.readUInt32BE(5)
+    out[2] = v.readUInt32BE(9)
+    out[3] = v.readUInt32BE(13)
+  }
+
+  record(i: number): ChunkRecord {
+    return decodeChunk(this.id(i), this.value(i))
+  }
+
+  private value(i: number): Buffer {
+    const v = this.rows[i]![1]
+    if (v[0] !== V1) throw unknownFormat('chunk', v)
+    return v
+  }
 }

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js'
 import type { Meta } from '../meta/meta.js'
 import type { PackRecord } from '../meta/types.js'
 import type { TierSet } from '../tier/tier-set.js'
-import { clearStrays, dropStray, noteStray, noteStrayIn, strayName as strayKey } from '../store/stray-objects.js'
+import { clearStrays, dropStray, noteStray, noteStrayIn, strayName } from '../store/stray-objects.js'
 import type { Mutex } from '../vfs/mutex.js'
 import type { PolicySet } from './decide.js'
 import { walkFiles } from './namespace-walk.js'
@@ -246,7 +246,7 @@ export class Migrator {
         await tier.put(key, { file: local })
         await verifyUpload(tier, key, size, entries.length)
         const rec: PackRecord = { id: packId, tier: dest, key, state: 'sealed', size, liveBytes: 0, chunkCount: entries.length, createdMs: Date.now() }
-        const txn = meta.begin().putPack(rec).deleteSys(strayKey(dest, key))
+        const txn = meta.begin().putPack(rec).deleteSys(strayName(dest, key))
         for (const m of moved) txn.moveChunk(m.item.id, { pack: packId, offset: m.offset, length: m.length, codec: m.codec }, { from: m.item.from })
         await txn.commit({ sync: true })
         committed = true

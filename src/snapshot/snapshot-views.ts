@@ -16,8 +16,11 @@ const HISTORY_INO = 0xffffff02
 export type Route =
   /** A directory or symlink that exists only in the view (/.snapshots, a workflow, `latest`). */
   | { kind: 'virtual'; stat: Stat; list?: () => Promise<DirListing[]>; target?: string }
-  /** A node of the namespace as it was at `asOf`. */
-  | { kind: 'frozen'; ino: Ino; asOf: Version }
+  /**
+   * A node of the namespace as it was at `asOf`. `space` is the view's own inode space (the high
+   * 32 bits of st_ino), so `cp -a` over several restore points never links different versions.
+   */
+  | { kind: 'frozen'; ino: Ino; asOf: Version; space: number }
 
 export type SnapshotViewsDeps = {
   meta: MetaReader
@@ -60,12 +63,12 @@ export class SnapshotViews {
       if (b === LATEST) {
         const newest = pins.at(-1) as Pin
         if (rest.length === 0) return this.virtualLink(wfIno(a) + 1, timeName(newest.timeMs), newest.timeMs)
-        return this.frozen(newest.root ?? ROOT_INO, newest.version, rest)
+        return this.frozen(newest.root ?? ROOT_INO, newest.version, rest, space(`${a}/${newest.timeMs}`))
       }
       const ms = parseInstant(b)
       const pin = pins.find((p) => timeName(p.timeMs) === b || p.timeMs === ms)
       if (pin === undefined) throw TierfsError.notFound(`/${SNAPSHOTS}/${a}/${b}`)
-      return this.frozen(pin.root ?? ROOT_INO, pin.version, rest)
+      return this.frozen(pin.root ?? ROOT_INO, pin.version, rest, space(`${a}/${pin.timeMs}`))
     }
     if (top === HISTORY) {
       if (a === undefined) return this.virtualDir(HISTORY_INO, 0, async () => [])
@@ -79,12 +82,13 @@ export class SnapshotViews {
       if (ms > now || ms < now - this.deps.historyWindowMs) {
         throw TierfsError.notFound(`/${HISTORY}/${a} (outside the history window)`)
       }
-      return this.frozen(ROOT_INO, this.deps.meta.versionAt(ms), b === undefined ? [] : [b, ...rest])
+      const asOf = this.deps.meta.versionAt(ms)
+      return this.frozen(ROOT_INO, asOf, b === undefined ? [] : [b, ...rest], space(`@${asOf}`))
     }
     throw TierfsError.internal(`not a view path: ${parts.join('/')}`)
   }
 
-  private async frozen(root: Ino, asOf: Version, parts: readonly string[]): Promise<Route> {
+  private async frozen(root: Ino, asOf: Version, parts: readonly string[], space: number): Promise<Route> {
     let ino = root
     const meta = this.deps.meta
     if ((await meta.getInode(root, asOf)) === undefined) throw TierfsError.notFound('restore point root')
@@ -101,7 +105,7 @@ export class SnapshotViews {
       }
       ino = next
     }
-    return { kind: 'frozen', ino, asOf }
+    return { kind: 'frozen', ino, asOf, space }
   }
 
   private async pinsOf(workflow: string): Promise<Pin[]> {
@@ -130,6 +134,13 @@ export class SnapshotViews {
   private virtualLink(ino: number, target: string, ms: number): Route {
     return { kind: 'virtual', stat: linkStat(ino, target, ms), target }
   }
+}
+
+/** A view's inode space: a 32-bit hash, never 0 (the live namespace). */
+function space(name: string): number {
+  let h = 2166136261
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619) >>> 0
+  return h === 0 ? 1 : h
 }
 
 function wfIno(workflow: string): number {

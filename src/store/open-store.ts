@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { TierfsError } from '../errors.js'
 import { asTierId } from '../ids.js'
 import { ChunkStore } from '../chunk/chunk-store.js'
@@ -16,6 +17,7 @@ import { parseConfig, type StoreConfig } from './config.js'
 import { StoreLayout } from './layout.js'
 import { recoverPacks } from './recover-packs.js'
 import { metaJobs, metaLocators } from './meta-locators.js'
+import { clearStrays } from './stray-objects.js'
 
 /** The storage stack of one store, opened: config, metadata, tiers, chunk store. */
 export interface OpenStore {
@@ -25,6 +27,8 @@ export interface OpenStore {
   block: Tier
   /** Every tier packs may live on (block, object, cold, and the named targets). */
   tiers: TierSet
+  /** Targets that failed their start-up check (name -> reason); the store opened without them. */
+  unavailable: Map<string, string>
   chunks: ChunkStore
   close(): Promise<void>
 }
@@ -44,7 +48,12 @@ export async function readConfig(layout: StoreLayout): Promise<StoreConfig> {
 
 /**
  * Opens a store: reads its config, opens the metadata (LOCKED if another process has it),
- * readies the block tier and recovers packs left open by a crash. Library code: no timers.
+ * readies the tiers and recovers what a crash left: packs left open on the block tier, the
+ * migrator's local scratch packs, and objects noted as possibly stray (stray-objects.ts).
+ * A named target that fails its start-up check (bucket missing, endpoint down) does not stop
+ * the store from opening: data on the other tiers stays readable; the failure is logged naming
+ * the target, kept in `unavailable`, and every operation on that target reports its own error.
+ * Library code: no timers.
  */
 export async function openStore(root: string, log: Logger, opts: { now?: () => number; recover?: boolean } = {}): Promise<OpenStore> {
   const now = opts.now
@@ -70,14 +79,28 @@ export async function openStore(root: string, log: Logger, opts: { now?: () => n
     const tier = new RetryTier(new LimitTier(metrics))
     tiers.add(asTierId(name), { tier, kind: plain.capabilities.needsWarmup ? 'cold' : 'object', metrics: () => metrics.snapshot() })
   }
-  await tiers.ready()
+  const unavailable = new Map<string, string>()
+  for (const [id, { tier }] of tiers.all()) {
+    try {
+      await tier.ready()
+    } catch (err) {
+      if (!(id in config.targets)) throw err
+      unavailable.set(id, (err as Error).message)
+      log.error('target unavailable at start-up; the store opens without it (moves to it and reads from it fail until it answers)', { target: id, err })
+    }
+  }
   const chunks = new ChunkStore(meta, block, {
     chunker: config.chunker, compress: config.compression, packSize: config.packSize, cacheBytes: config.cache.chunkBytes,
     recallWaitMs: config.recall.waitSeconds * 1000,
   }, tiers)
-  if (opts.recover !== false) await recoverPacks(meta, block, chunks, log)
+  if (opts.recover !== false) {
+    await recoverPacks(meta, block, chunks, log)
+    // Packs the migrator was building when the process stopped: never recorded anywhere.
+    await rm(join(layout.tierDir(config, 'block'), 'outgoing'), { recursive: true, force: true })
+    await clearStrays(meta, tiers, log)
+  }
   return {
-    layout, config, meta, block, tiers, chunks,
+    layout, config, meta, block, tiers, chunks, unavailable,
     async close() {
       // A clean stop leaves no pack open: the next start then has nothing to recover.
       const txn = meta.begin()

@@ -19,6 +19,8 @@ interface Handle {
 export interface FrozenHandle {
   attrs: InodeAttrs
   map: FileMap
+  /** The view's inode space (high 32 bits of st_ino). */
+  space: number
 }
 
 export type FileTableDeps = {
@@ -76,9 +78,9 @@ export class FileTable {
   }
 
   /** Opens a read-only handle on committed contents at a past version. */
-  openFrozen(attrs: InodeAttrs, map: FileMap): number {
+  openFrozen(attrs: InodeAttrs, map: FileMap, space: number): number {
     const fh = this.nextFh++
-    this.frozen.set(fh, { attrs, map })
+    this.frozen.set(fh, { attrs, map, space })
     return fh
   }
 

@@ -162,12 +162,12 @@ export class TierfsVfs implements Vfs {
   async getattr(path: string): Promise<Stat> {
     const r = await this.view(path)
     if (r === undefined) return this.statOf(await this.resolve(path))
-    return r.kind === 'virtual' ? r.stat : this.toStat(await this.frozenAttrs(r))
+    return r.kind === 'virtual' ? r.stat : { ...this.toStat(await this.frozenAttrs(r)), inoHigh: r.space }
   }
 
   async fgetattr(fh: number): Promise<Stat> {
     const frozen = this.files.frozenHandle(fh)
-    if (frozen !== undefined) return this.toStat(frozen.attrs)
+    if (frozen !== undefined) return { ...this.toStat(frozen.attrs), inoHigh: frozen.space }
     return this.statOf(this.files.handle(fh).node.ino)
   }
 
@@ -518,10 +518,10 @@ export class TierfsVfs implements Vfs {
     if ((flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0) throw TierfsError.readOnly(path)
     if (r.kind === 'virtual') throw TierfsError.isDir(path)
     const a = await this.frozenAttrs(r)
-    if (a.type === 'dir') return this.files.openFrozen(a, { kind: 'inline', data: Buffer.alloc(0) })
+    if (a.type === 'dir') return this.files.openFrozen(a, { kind: 'inline', data: Buffer.alloc(0) }, r.space)
     if (a.type !== 'file') throw TierfsError.invalid(`open ${path}: not a regular file`)
     const map = (await this.deps.meta.getFileMap(a.ino, r.asOf)) ?? { kind: 'inline', data: Buffer.alloc(0) }
-    return this.files.openFrozen(a, map)
+    return this.files.openFrozen(a, map, r.space)
   }
 
   read(fh: number, buf: Buffer, offset: number): Promise<number> {

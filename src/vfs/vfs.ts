@@ -18,6 +18,8 @@ export interface Caller {
 
 export interface Stat {
   ino: number
+  /** High 32 bits of st_ino: 0 in the live namespace, a per-view number in restore points and history. */
+  inoHigh?: number
   /** Type and permission bits, as st_mode. */
   mode: number
   nlink: number

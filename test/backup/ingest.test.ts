@@ -245,4 +245,12 @@ t.test('a source entry that vanishes mid-run is gone from the copy; a missing so
   })
   t.match(s, { errors: 0, deleted: 1 }, 'a source file that vanished mid-run is gone from the copy')
   await t.rejects(runIngest(deps, { workflow: 'e', dir: join(src, 'nope'), dest: '/e' }), { code: 'NOT_FOUND' })
+  await mkdir(join(src, 'store/deep'), { recursive: true })
+  await writeFile(join(src, 'store/deep/pack'), 'not to be ingested into itself\n')
+  const alias = `${src}-alias`
+  await symlink(join(src, 'store'), alias)
+  t.teardown(() => rm(alias, { force: true }))
+  const x = await runIngest(deps, { workflow: 'e', dir: src, dest: '/e', exclude: [`${alias}/.`] })
+  t.equal(x.errors, 0)
+  t.same((await fx.vfs.readdir('/e')).map((e) => e.name).sort(), ['a', 'c'], 'an excluded directory (by identity, any spelling) is skipped')
 })

@@ -29,7 +29,20 @@ export async function putFile(fx: VfsFixture, path: string, data: Buffer): Promi
   const fh = await fx.vfs.create(path, 0o644, 0o1101, ROOT_CALLER)
   for (let at = 0; at < data.length; at += 256 * 1024) await fx.vfs.write(fh, data.subarray(at, at + 256 * 1024), at)
   await fx.vfs.release(fh)
-  await fx.vfs.sealAll()
+  await sealAllNow(fx)
+}
+
+/**
+ * Seals every closed file. A seal that failed (a concurrent prune removed a dead chunk it had
+ * deduplicated against: NOT_FOUND) is retried after a backoff, or at once by the next drain.
+ */
+export async function sealAllNow(fx: VfsFixture): Promise<void> {
+  for (let round = 0; round < 10; round++) {
+    const failures = fx.vfs.sealer.failures
+    await fx.vfs.sealAll()
+    if (fx.vfs.sealer.failures === failures) return
+  }
+  throw new Error('files keep failing to seal')
 }
 
 export async function readWhole(fx: VfsFixture, path: string): Promise<Buffer> {

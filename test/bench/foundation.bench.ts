@@ -24,10 +24,10 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { fioRandRead, mustRun, q, timed, timedSh, workload } from './bench-run.js'
-import { describeMachine, machineText, type Machine } from './machine.js'
+import { busyness, describeMachine, machineText, type Machine } from './machine.js'
 import { runMemory } from './memory-run.js'
 import { markdownTable, speedRatio, type Row } from './report-table.js'
-import { nativeSubject, passthroughSubject, tierfsSubject, type Subject, type SubjectName } from './subjects.js'
+import { cpuSeconds, nativeSubject, passthroughSubject, tierfsSubject, type Subject, type SubjectName } from './subjects.js'
 
 const MiB = 1024 * 1024
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
@@ -52,8 +52,11 @@ function sizeText(bytes: number): string {
   return bytes >= 1024 * MiB ? `${bytes / (1024 * MiB)} GiB` : `${Math.round(bytes / MiB)} MiB`
 }
 
+type PerfRows = Record<'write' | 'sealWrite' | 'readCold' | 'readWarm' | 'randWarm' | 'randCold' | 'create' | 'sealCreate'
+  | 'stat' | 'readAll' | 'cpOut' | 'rmAll' | 'dedup' | 'rss', Row>
+
 /** The rows of the performance run, filled as it goes. */
-function perfRows(z: Sizes, coldOk: () => boolean): Record<string, Row> {
+function perfRows(z: Sizes, coldOk: () => boolean): PerfRows {
   const big = sizeText(z.bigBytes)
   const n = z.files.toLocaleString('en-US')
   const cold = (): string => (coldOk() ? 'cold' : 'cold? (drop_caches REFUSED: page cache may be warm)')
@@ -79,38 +82,49 @@ function push(row: Row, who: SubjectName, x: number): void {
   ;(row.runs[who] ??= []).push(x)
 }
 
-async function bigFileRows(s: Subject, rep: number, src: string, z: Sizes, rows: Record<string, Row>, noteCold: (ok: boolean) => void): Promise<void> {
+/** Runs one timed workload on `s`, recording the CPU seconds its serving daemon spent for `row`. */
+async function withCpu<T>(row: Row, s: Subject, work: () => Promise<T>): Promise<T> {
+  const pid = await s.daemonPid()
+  const c0 = pid === undefined ? undefined : await cpuSeconds(pid)
+  const value = await work()
+  const c1 = pid === undefined ? undefined : await cpuSeconds(pid)
+  if (c0 !== undefined && c1 !== undefined) ((row.cpu ??= {})[s.name] ??= []).push(c1 - c0)
+  return value
+}
+
+async function bigFileRows(s: Subject, rep: number, src: string, z: Sizes, r: PerfRows, noteCold: (ok: boolean) => void): Promise<void> {
   const f = join(s.root, `big-${rep}`)
+  const ddRead = (): Promise<number> => timed('dd', [`if=${f}`, 'of=/dev/null', 'bs=1M', 'status=none'])
   await timedSh(`cat ${q(src)} > /dev/null`)
-  const tw = await timed('dd', [`if=${src}`, `of=${f}`, 'bs=1M', 'conv=fsync', 'status=none'])
-  push(rows.write as Row, s.name, z.bigBytes / MiB / tw)
-  const seal = await s.settle()
-  if (s.name === 'tierfs') push(rows.sealWrite as Row, s.name, seal / 1000)
+  const tw = await withCpu(r.write, s, () => timed('dd', [`if=${src}`, `of=${f}`, 'bs=1M', 'conv=fsync', 'status=none']))
+  push(r.write, s.name, z.bigBytes / MiB / tw)
+  const seal = await withCpu(r.sealWrite, s, () => s.settle())
+  if (s.name === 'tierfs') push(r.sealWrite, s.name, seal / 1000)
   noteCold(await s.cold())
-  push(rows.readCold as Row, s.name, z.bigBytes / MiB / (await timed('dd', [`if=${f}`, 'of=/dev/null', 'bs=1M', 'status=none'])))
-  push(rows.readWarm as Row, s.name, z.bigBytes / MiB / (await timed('dd', [`if=${f}`, 'of=/dev/null', 'bs=1M', 'status=none'])))
-  push(rows.randWarm as Row, s.name, await fioRandRead(f, z.bigBytes, z.fioSeconds, false))
+  push(r.readCold, s.name, z.bigBytes / MiB / (await withCpu(r.readCold, s, ddRead)))
+  push(r.readWarm, s.name, z.bigBytes / MiB / (await withCpu(r.readWarm, s, ddRead)))
+  push(r.randWarm, s.name, await withCpu(r.randWarm, s, () => fioRandRead(f, z.bigBytes, z.fioSeconds, false)))
   noteCold(await s.cold())
-  push(rows.randCold as Row, s.name, await fioRandRead(f, z.bigBytes, z.fioSeconds, true))
+  push(r.randCold, s.name, await withCpu(r.randCold, s, () => fioRandRead(f, z.bigBytes, z.fioSeconds, true)))
   await mustRun('rm', ['-f', f])
   await s.settle()
 }
 
-async function smallFileRows(s: Subject, rep: number, base: string, z: Sizes, rows: Record<string, Row>, noteCold: (ok: boolean) => void): Promise<void> {
+async function smallFileRows(s: Subject, rep: number, base: string, z: Sizes, r: PerfRows, noteCold: (ok: boolean) => void): Promise<void> {
   const d = join(s.root, `small-${rep}`)
-  const w = await workload(['create', d, String(z.files), String(z.dirs), String(z.fileSize), '1'])
-  push(rows.create as Row, s.name, z.files / (w.ms / 1000))
-  const seal = await s.settle()
-  if (s.name === 'tierfs') push(rows.sealCreate as Row, s.name, seal / 1000)
+  const w = await withCpu(r.create, s, () => workload(['create', d, String(z.files), String(z.dirs), String(z.fileSize), '1']))
+  push(r.create, s.name, z.files / (w.ms / 1000))
+  const seal = await withCpu(r.sealCreate, s, () => s.settle())
+  if (s.name === 'tierfs') push(r.sealCreate, s.name, seal / 1000)
   noteCold(await s.cold())
-  push(rows.stat as Row, s.name, await timedSh(`find ${q(d)} -type f -print0 | xargs -0 stat > /dev/null`))
+  push(r.stat, s.name, await withCpu(r.stat, s, () => timedSh(`find ${q(d)} -type f -print0 | xargs -0 stat > /dev/null`)))
   noteCold(await s.cold())
-  push(rows.readAll as Row, s.name, await timedSh(`find ${q(d)} -type f -exec cat {} + > /dev/null`))
+  push(r.readAll, s.name, await withCpu(r.readAll, s, () => timedSh(`find ${q(d)} -type f -exec cat {} + > /dev/null`)))
   noteCold(await s.cold())
   const out = join(base, `cp-out-${s.name}`)
-  push(rows.cpOut as Row, s.name, await timed('cp', ['-a', d, out]))
+  push(r.cpOut, s.name, await withCpu(r.cpOut, s, () => timed('cp', ['-a', d, out])))
   await mustRun('rm', ['-rf', out])
-  push(rows.rmAll as Row, s.name, await timed('rm', ['-rf', d]))
+  push(r.rmAll, s.name, await withCpu(r.rmAll, s, () => timed('rm', ['-rf', d])))
   await s.settle()
 }
 
@@ -161,12 +175,13 @@ async function perf(opts: Options, machine: Machine, base: string): Promise<{ ta
       const mib = (kb: number | undefined): string => (kb === undefined ? '?' : `${Math.round(kb / 1024)} MiB`)
       return peak === undefined ? '—' : `${mib(peak)} (idle after mount: ${mib(s.idleRssKb)})`
     }
-    ;(rows.rss as Row).text = { passthrough: await rssText(subjects[1] as Subject), tierfs: await rssText(subjects[2] as Subject) }
+    rows.rss.text = { passthrough: await rssText(subjects[1] as Subject), tierfs: await rssText(subjects[2] as Subject) }
   } finally {
     for (const s of subjects) await s.close().catch((err: unknown) => log(`closing ${s.name}: ${String(err)}`))
   }
   log('dedup row (fresh tierfs store)')
-  await dedupRow(src, rows.dedup as Row)
+  await dedupRow(src, rows.dedup)
+  const end = await busyness()
   const list = Object.values(rows)
   const missed = list.filter((r) => r.target !== undefined && (speedRatio(r, r.target.of) ?? 0) < r.target.min).map((r) => r.test)
   const table = [
@@ -177,7 +192,8 @@ async function perf(opts: Options, machine: Machine, base: string): Promise<{ ta
     '',
     markdownTable(list),
     '',
-    'Ratios are speed ratios (for rows in seconds: the other time ÷ tierfs time), so a ratio at or above the target passes.',
+    `- at end: load average ${end.load.join(' / ')}, CPU pressure ${end.cpuPressure}`,
+    'Ratios are speed ratios (for rows in seconds: the other time ÷ tierfs time), so a ratio at or above the target passes. "daemon N cpu-s": CPU seconds the serving process spent on that row (median), which a busy machine distorts far less than wall time.',
     missed.length > 0 ? `Targets missed: ${missed.length} (${missed.join('; ')}).` : 'All targets met.',
   ].join('\n')
   return { table, rows: list, coldDropped }

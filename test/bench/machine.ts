@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os'
 import { run } from '../support/tierfs-mount.js'
 
@@ -13,6 +14,15 @@ export interface Machine {
   fio: string
   /** 1/5/15-minute load averages when the run started (other users of the machine). */
   load: number[]
+  /** Share of the last 60 s some task waited for a CPU (PSI), when the run started. */
+  cpuPressure: string
+}
+
+/** Load and CPU pressure now: how busy the (shared) machine is. */
+export async function busyness(): Promise<{ load: number[]; cpuPressure: string }> {
+  const psi = await readFile('/proc/pressure/cpu', 'utf8').catch(() => '')
+  const avg60 = /^some .*avg60=([\d.]+)/m.exec(psi)?.[1]
+  return { load: loadavg().map((x) => Math.round(x * 100) / 100), cpuPressure: avg60 === undefined ? 'unknown' : `${avg60}%` }
 }
 
 export async function describeMachine(dir: string): Promise<Machine> {
@@ -30,7 +40,7 @@ export async function describeMachine(dir: string): Promise<Machine> {
     node: process.version,
     libfuse: (await out('dpkg-query', ['-W', '-f=${Version}', 'libfuse2'])) || 'unknown',
     fio: (await out('fio', ['--version'])) || 'not installed',
-    load: loadavg().map((x) => Math.round(x * 100) / 100),
+    ...(await busyness()),
   }
 }
 
@@ -39,6 +49,6 @@ export function machineText(m: Machine): string {
     `- machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB} GiB RAM, kernel ${m.kernel}`,
     `- disk: ${m.disk}`,
     `- node ${m.node}, libfuse ${m.libfuse}, ${m.fio}`,
-    `- load average at start: ${m.load.join(' / ')} (the machine is shared; other engineers' tests add noise)`,
+    `- at start: load average ${m.load.join(' / ')}, CPU pressure ${m.cpuPressure} (some-avg60; the machine is shared and other engineers' tests add noise)`,
   ].join('\n')
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { workload } from './bench-run.js'
 import { machineText, type Machine } from './machine.js'
 import { markdownTable, type Row } from './report-table.js'
-import { procMemKb, tierfsSubject } from './subjects.js'
+import { cpuSeconds, procMemKb, tierfsSubject } from './subjects.js'
 
 const MiB = 1024 * 1024
 
@@ -14,6 +14,8 @@ export interface Phase {
   peakRssKb: number
   /** Resident set when the phase ended (kB). */
   endRssKb: number
+  /** CPU seconds the daemon spent in the phase. */
+  cpuSeconds: number
 }
 
 /**
@@ -27,12 +29,14 @@ async function measure<T>(pid: number, name: string, work: () => Promise<T>): Pr
     void procMemKb(pid).then((m) => { if (m !== undefined) peak = Math.max(peak, m.rss) })
   }, 250)
   const t0 = performance.now()
+  const c0 = (await cpuSeconds(pid)) ?? NaN
   try {
     const value = await work()
     const seconds = (performance.now() - t0) / 1000
+    const cpu = ((await cpuSeconds(pid)) ?? NaN) - c0
     const m = await procMemKb(pid)
     peak = Math.max(peak, m?.hwm ?? 0, m?.rss ?? 0)
-    return { phase: { name, seconds, peakRssKb: peak, endRssKb: m?.rss ?? 0 }, value }
+    return { phase: { name, seconds, peakRssKb: peak, endRssKb: m?.rss ?? 0, cpuSeconds: cpu }, value }
   } finally {
     clearInterval(timer)
   }
@@ -52,6 +56,7 @@ export async function runMemory(quick: boolean, machine: Machine, _base: string,
   const phases: Phase[] = []
   const rows: Row[] = []
   const mib = (kb: number): string => `${Math.round(kb / 1024)} MiB`
+  const cpu = (p: Phase): string => `${p.cpuSeconds.toFixed(1)} cpu-s`
   try {
     const pid = await t.mount.pid()
     const startRss = (await procMemKb(pid))?.rss ?? 0
@@ -73,12 +78,12 @@ export async function runMemory(quick: boolean, machine: Machine, _base: string,
     const row = (test: string, text: string): void => { rows.push({ test, unit: 'MiB', higherIsBetter: false, runs: {}, text: { tierfs: text }, targetText: 'report' }) }
     row('daemon RSS after mount (idle)', mib(startRss))
     row(`write a ${gib} file (node child, 1 MiB pwrites, fsync)`,
-      `peak ${mib(w.phase.peakRssKb)}; ${w.phase.seconds.toFixed(1)} s (${Math.round(bigBytes / MiB / (w.value.ms / 1000))} MiB/s)`)
-    row(`↳ its seal (until staging is empty)`, `peak ${mib(s1.phase.peakRssKb)}, after ${mib(s1.phase.endRssKb)}; ${s1.phase.seconds.toFixed(1)} s`)
+      `peak ${mib(w.phase.peakRssKb)}; ${w.phase.seconds.toFixed(1)} s (${Math.round(bigBytes / MiB / (w.value.ms / 1000))} MiB/s); daemon ${cpu(w.phase)}`)
+    row(`↳ its seal (until staging is empty)`, `peak ${mib(s1.phase.peakRssKb)}, after ${mib(s1.phase.endRssKb)}; ${s1.phase.seconds.toFixed(1)} s; daemon ${cpu(s1.phase)}`)
     row(`create ${files.toLocaleString('en-US')} files of 100 bytes in ${dirs} dirs (node writeFile, concurrency ${concurrency})`,
-      `peak ${mib(c.phase.peakRssKb)}; ${c.phase.seconds.toFixed(1)} s (${Math.round(files / (c.value.ms / 1000))} files/s)`)
-    row(`↳ their seal backlog (until staging is empty)`, `peak ${mib(s2.phase.peakRssKb)}, after ${mib(s2.phase.endRssKb)}; ${s2.phase.seconds.toFixed(1)} s`)
-    row(`tierfs status --json over ${Number(st.value.files).toLocaleString('en-US')} files`, `peak ${mib(st.phase.peakRssKb)}; ${st.phase.seconds.toFixed(1)} s`)
+      `peak ${mib(c.phase.peakRssKb)}; ${c.phase.seconds.toFixed(1)} s (${Math.round(files / (c.value.ms / 1000))} files/s); daemon ${cpu(c.phase)}`)
+    row(`↳ their seal backlog (until staging is empty)`, `peak ${mib(s2.phase.peakRssKb)}, after ${mib(s2.phase.endRssKb)}; ${s2.phase.seconds.toFixed(1)} s; daemon ${cpu(s2.phase)}`)
+    row(`tierfs status --json over ${Number(st.value.files).toLocaleString('en-US')} files`, `peak ${mib(st.phase.peakRssKb)}; ${st.phase.seconds.toFixed(1)} s; daemon ${cpu(st.phase)}`)
   } finally {
     await t.close()
   }

@@ -8,6 +8,8 @@ export interface Row {
   runs: Partial<Record<SubjectName, number[]>>
   /** tierfs's speed relative to `of` must be at least `min` (speed ratio: 1 = as fast). */
   target?: { min: number; of: 'passthrough' | 'native' }
+  /** CPU seconds the serving daemon used in each run (tierfs, passthrough): robust to a busy machine. */
+  cpu?: Partial<Record<SubjectName, number[]>>
   /** Cells given as text instead of figures (dedup, memory). */
   text?: Partial<Record<SubjectName, string>>
   targetText?: string
@@ -35,7 +37,9 @@ function cell(row: Row, who: SubjectName): string {
   if (m === undefined) return '—'
   const lo = Math.min(...xs)
   const hi = Math.max(...xs)
-  return xs.length > 1 ? `${fmt(m)} ${row.unit} (${fmt(lo)}–${fmt(hi)})` : `${fmt(m)} ${row.unit}`
+  const cpu = median(row.cpu?.[who] ?? [])
+  const daemon = cpu === undefined ? '' : ` · daemon ${cpu.toFixed(2)} cpu-s`
+  return (xs.length > 1 ? `${fmt(m)} ${row.unit} (${fmt(lo)}–${fmt(hi)})` : `${fmt(m)} ${row.unit}`) + daemon
 }
 
 /** tierfs's speed relative to `other`: > 1 is faster, whatever the unit. */

@@ -23,6 +23,8 @@ export interface Subject {
   peakRssKb(): Promise<number | undefined>
   /** Resident set of the serving daemon right after its first mount (kB). */
   readonly idleRssKb: number | undefined
+  /** The serving daemon's pid now (tierfs: changes at every remount), or undefined without one. */
+  daemonPid(): Promise<number | undefined>
   close(): Promise<void>
 }
 
@@ -51,6 +53,21 @@ export async function procMemKb(pid: number): Promise<{ hwm: number; rss: number
   }
 }
 
+/** CPU seconds (user + system, all threads) a process has used so far. */
+export async function cpuSeconds(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK
+  } catch {
+    return undefined
+  }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on every Linux build we run on). */
+const CLK_TCK = 100
+
 /** A plain directory on the disk that holds the stores. */
 export async function nativeSubject(base: string): Promise<Subject> {
   const root = join(base, 'native')
@@ -61,6 +78,7 @@ export async function nativeSubject(base: string): Promise<Subject> {
     settle: async () => 0,
     peakRssKb: async () => undefined,
     idleRssKb: undefined,
+    daemonPid: async () => undefined,
     close: () => rm(root, { recursive: true, force: true }),
   }
 }
@@ -79,6 +97,7 @@ export async function passthroughSubject(base: string): Promise<Subject> {
     cold: dropCaches,
     settle: async () => 0,
     idleRssKb: child.pid === undefined ? undefined : (await procMemKb(child.pid))?.rss,
+    daemonPid: async () => child.pid,
     peakRssKb: async () => (child.pid === undefined ? undefined : (await procMemKb(child.pid))?.hwm),
     async close() {
       const exited = new Promise((ok) => child.once('exit', ok))
@@ -123,6 +142,7 @@ export async function tierfsSubject(config?: Record<string, unknown>): Promise<T
   return {
     name: 'tierfs', root: m.mnt, mount: m,
     idleRssKb: (await procMemKb(await m.pid()))?.rss,
+    daemonPid: () => m.pid(),
     status: () => m.status(),
     async cold() {
       await notePeak()

@@ -67,7 +67,7 @@ async function verify(t: Test, dir: string, lines: Line[], label: string): Promi
   const now = new Map<string, string>()
   let acked = 0
   let fsynced = 0
-  let inProgress = 0
+  const inProgress: string[] = []
   for (const [path, ev] of lastEvents(lines)) {
     const full = join(dir, path)
     const st = await stat(full).catch((err: NodeJS.ErrnoException) => err)
@@ -82,7 +82,7 @@ async function verify(t: Test, dir: string, lines: Line[], label: string): Promi
       now.set(path, got)
       continue
     }
-    inProgress++
+    inProgress.push(ev.kind)
     if (st instanceof Error) {
       if (ev.kind !== 'create' || st.code !== 'ENOENT') t.fail(`${label} ${path}: ${ev.kind} in progress, file ${st.code}`)
       continue
@@ -94,7 +94,7 @@ async function verify(t: Test, dir: string, lines: Line[], label: string): Promi
     }
     now.set(path, await sha256File(full))
   }
-  t.comment(`${label}: ${acked} acknowledged files (${fsynced} fsynced), ${inProgress} in progress at the kill`)
+  t.comment(`${label}: ${acked} acknowledged files (${fsynced} fsynced), in progress at the kill: ${inProgress.join(', ') || 'none'}`)
   return now
 }
 
@@ -121,6 +121,7 @@ t.test(`kill -9 of the daemon under a writer, ${ITERATIONS} times`, async (t) =>
     await writer.ready
     const delay = randomInt(1500)
     await sleep(delay)
+    const t0 = Date.now()
     await m.kill9()
     const killedAt = writer.lines.length
     const timer = setTimeout(() => {
@@ -137,12 +138,18 @@ t.test(`kill -9 of the daemon under a writer, ${ITERATIONS} times`, async (t) =>
     t.comment(`iteration ${i}: killed after ${delay} ms, ${killedAt} events; writer exit ${ex.code ?? ex.signal} ${ex.stderr.trim()}`)
     const leftovers = await readdir(m.mnt).catch(() => [])
     t.same(leftovers, [], 'nothing was written beside the mount (the writer worked through it)')
+    const t1 = Date.now()
     await m.mount()
+    const t2 = Date.now()
     const now = await verify(t, dir, writer.lines, `iteration ${i}`)
     for (const [p, h] of now) expected.set(join(`it${i}`, p), h)
+    const t3 = Date.now()
     await m.umount()
+    const t4 = Date.now()
     await fsckClean(t, m, `iteration ${i}`)
+    const t5 = Date.now()
     await m.mount()
+    t.comment(`iteration ${i} ms: kill+writer exit ${t1 - t0}, mount ${t2 - t1}, verify ${t3 - t2}, umount ${t4 - t3}, fsck ${t5 - t4}, mount ${Date.now() - t5}`)
     if (failuresBefore() > 0 && i >= 2) break
   }
   // Later crashes and recoveries must not disturb what earlier iterations left.

@@ -38,6 +38,9 @@ export function childEnv(): NodeJS.ProcessEnv {
   return env
 }
 
+/** A clean unmount takes well under a second; a daemon stuck in its stop fails the test instead of stalling it. */
+const UMOUNT_TIMEOUT_MS = 120_000
+
 /** Test daemons register here, not in /run/tierfs. */
 export const RUN_DIR = join(tmpdir(), 'tierfs-test-run')
 
@@ -85,8 +88,12 @@ export async function tempMount(opts: { config?: Record<string, unknown>; mount?
       mounted = true
     },
     async umount() {
-      const r = await tierfs(['umount', mnt])
-      if (r.code !== 0) throw new Error(`tierfs umount failed: ${r.stderr}`)
+      const started = Date.now()
+      const r = await tierfs(['umount', mnt], { timeout: UMOUNT_TIMEOUT_MS })
+      if (r.code !== 0) {
+        const late = Date.now() - started >= UMOUNT_TIMEOUT_MS ? ` (no answer within ${UMOUNT_TIMEOUT_MS} ms)` : ''
+        throw new Error(`tierfs umount failed${late}: ${r.stderr}`)
+      }
       mounted = false
     },
     async pid() {
@@ -109,7 +116,12 @@ export async function tempMount(opts: { config?: Record<string, unknown>; mount?
       return JSON.parse(r.stdout) as Record<string, any>
     },
     async cleanup() {
-      if (mounted) await m.umount().catch(async () => { await run('fusermount', ['-uz', mnt]) })
+      if (mounted) {
+        await m.umount().catch(async () => {
+          // A daemon that does not stop would keep the store locked: kill it.
+          await m.kill9().catch(() => run('fusermount', ['-uz', mnt]))
+        })
+      }
       await rm(dir, { recursive: true, force: true })
     },
   }

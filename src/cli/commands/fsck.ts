@@ -21,6 +21,7 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
       out(`checked ${c.fileMaps} filemap versions, ${c.chunks} chunks, ${c.packs} packs, ${c.bytesVerified} bytes verified\n`)
       for (const p of report.problems) out(`${p.repaired ? 'repaired' : 'PROBLEM'} ${p.kind}: ${p.message}\n`)
       if (report.pendingStaging > 0) out(`${report.pendingStaging} staged files will be sealed at the next mount\n`)
+      if (report.pendingStrays > 0) out(`${report.pendingStrays} objects an interrupted migration left will be removed at the next mount\n`)
       out(report.ok ? 'clean\n' : `${report.problems.filter((p) => !p.repaired).length} problems\n`)
     }
     return report.ok ? 0 : 1
