@@ -103,7 +103,8 @@ export async function collectPass(ctx: CollectContext, horizon: bigint): Promise
           const tombstone = isTombstone(value)
           group.push({ key, version: keyVersion(key), tombstone, value: keepValues && !tombstone ? value : undefined })
         }
-        if (dels.length >= limit) await flush()
+        // Chunk refcounts are read and written under the commit lock: bound those too.
+        if (dels.length >= limit || refDrops.size >= limit) await flush()
       }
       if (group.length > 0) decide()
     } finally {

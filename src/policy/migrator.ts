@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TierfsError } from '../errors.js'
-import { asPackId, type ChunkId, type Ino, type PackId, type TierId } from '../ids.js'
+import { asIno, asPackId, type ChunkId, type Ino, type PackId, type TierId } from '../ids.js'
 import { packKey } from '../chunk/chunk-store.js'
 import { encodeChunk } from '../chunk/codec.js'
 import { PackWriter } from '../chunk/pack-writer.js'
@@ -62,6 +62,10 @@ export interface PassReport {
  *  3. commit: one metadata batch repoints every chunk (refs kept) and records the new pack;
  *  4. free: source packs left with no live bytes are deleted from their tier, after a commit made
  *     under the namespace lock proves no chunk record points into them.
+ * Files whose move has started are marked in metadata (sys `moving/<ino>`) until it is seen
+ * through: a crash mid-move leaves some of their chunks on each tier while their recorded tier
+ * is still the old one, and the next pass moves every marked file to where its policy wants it
+ * now, even when that is the tier it is recorded on (the policy may have changed meanwhile).
  * Every object that could outlive a crash without a record is noted first (stray-objects.ts):
  * a crash or failure before 3 leaves a noted upload, removed at start-up or before the next
  * pass; after 3 and before 4, a dead source pack, which the next pass frees (every pass ends by
@@ -79,8 +83,9 @@ export class Migrator {
     const moves: PlannedItem[] = []
     const deletes: PlannedItem[] = []
     const seen = new Set<Ino>()
+    const unsettled = await this.unsettled()
     let bytes = 0
-    for await (const item of planPass(this.deps, set, nowMs, (path, message) => report.errors.push({ path, message }))) {
+    for await (const item of planPass(this.deps, set, nowMs, (path, message) => report.errors.push({ path, message }), unsettled)) {
       if (seen.has(item.ino)) continue
       seen.add(item.ino)
       if (item.action === 'delete') deletes.push(item)
@@ -91,6 +96,10 @@ export class Migrator {
     }
     if (opts.dryRun === true) return { ...report, planned: [...moves, ...deletes] }
     await this.clearStrays()
+    // Marked files no policy moves any more (deleted, or unmatched): their chunks stay readable
+    // wherever they are; there is nothing left to see through.
+    const stale = [...unsettled].filter((ino) => !seen.has(ino))
+    if (stale.length > 0) await this.settle(stale)
     for (const d of deletes) {
       try {
         await this.deps.deleteFile(d.path)
@@ -102,6 +111,18 @@ export class Migrator {
     await this.moveFiles(moves.map((m) => ({ ino: m.ino, path: m.path, to: m.to as TierId })), report, set, nowMs)
     await this.freeDeadPacks(report)
     return { ...report, planned: [...moves, ...deletes] }
+  }
+
+  /** Files marked as being moved (a pass that stopped before seeing them through). */
+  private async unsettled(): Promise<Set<Ino>> {
+    const names = await this.deps.meta.sysNames(MOVING)
+    return new Set(names.map((n) => asIno(Number(n.slice(MOVING.length)))))
+  }
+
+  private async settle(inos: Ino[]): Promise<void> {
+    const txn = this.deps.meta.begin()
+    for (const ino of inos) txn.deleteSys(MOVING + ino)
+    await txn.commit()
   }
 
   /** Removes what failed or interrupted moves left behind (see stray-objects.ts). */
@@ -138,8 +159,15 @@ export class Migrator {
   async moveFiles(files: Array<{ ino: Ino; path: string; to: TierId }>, report = emptyReport(), set?: PolicySet, nowMs = Date.now()): Promise<PassReport> {
     const { meta, tiers } = this.deps
     const byDest = new Map<TierId, Array<{ ino: Ino; path: string }>>()
-    for (const f of files) byDest.set(f.to, [...(byDest.get(f.to) ?? []), f])
+    for (const f of files) {
+      const g = byDest.get(f.to)
+      if (g === undefined) byDest.set(f.to, [f])
+      else g.push(f)
+    }
     for (const [dest, group] of byDest) {
+      const mark = meta.begin()
+      for (const f of group) mark.putSys(MOVING + f.ino, Buffer.from(dest))
+      await mark.commit({ sync: true })
       const want = new Map<ChunkId, number>()
       for (const f of group) {
         const map = await meta.getFileMap(f.ino)
@@ -172,6 +200,8 @@ export class Migrator {
         report.filesMoved++
         report.bytesMoved += (await meta.getInode(f.ino))?.size ?? 0
       }
+      // Seen through: moved, or held (a decision, retried by the next pass like any other).
+      await this.settle(group.map((f) => f.ino))
       for (const p of sources) await this.freeIfDead(p, report)
     }
     return report
@@ -322,6 +352,9 @@ async function verifyUpload(tier: ReturnType<TierSet['get']>, key: string, size:
   const back = await readTrailer({ size: async () => size, read: (o, l) => tier.get(key, { offset: o, length: l }) })
   if (back.entries.length !== entries) throw TierfsError.corrupt(`upload of ${key} to ${tier.id}: trailer lists ${back.entries.length} chunks, expected ${entries}`)
 }
+
+/** Sys name prefix of the marks of files being moved: `moving/<ino>` -> destination tier id. */
+const MOVING = 'moving/'
 
 /** A chunk to copy and where it was when the move was planned. */
 interface CopyItem {

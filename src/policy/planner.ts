@@ -22,10 +22,13 @@ export type PlannerDeps = { meta: MetaReader; tiers: TierSet }
 /**
  * Streams the files whose policy decision is to move or delete them at `nowMs` (a dry run: reads
  * only). A policy naming an unknown target is reported once per file as an error item so other
- * policies keep working.
+ * policies keep working. Files in `unsettled` (a move of theirs was interrupted, so their chunks
+ * may be on two tiers) are planned to where their policy wants them even when that is the tier
+ * they are recorded on.
  */
 export async function* planPass(
   deps: PlannerDeps, set: PolicySet, nowMs: number, onError: (path: string, message: string) => void,
+  unsettled: ReadonlySet<Ino> = new Set(),
 ): AsyncIterable<PlannedItem> {
   const { meta, tiers } = deps
   for await (const { path, attrs } of walkFiles(meta)) {
@@ -38,7 +41,7 @@ export async function* planPass(
     const d = set.decide(facts, nowMs)
     if (d.action === 'delete') {
       yield { path, ino: attrs.ino, size: attrs.size, action: 'delete', from: attrs.tier, policy: d.policy ?? '', reason: d.reason }
-    } else if (d.action === 'move' && d.to !== undefined) {
+    } else if ((d.action === 'move' || (d.action === 'stay' && unsettled.has(attrs.ino))) && d.to !== undefined) {
       let to: TierId
       try {
         to = tiers.resolve(d.to.tier, d.to.target)
@@ -46,7 +49,7 @@ export async function* planPass(
         onError(path, `policy ${d.policy} (${d.origin}): ${(err as Error).message}`)
         continue
       }
-      if (to === attrs.tier) continue
+      if (to === attrs.tier && !unsettled.has(attrs.ino)) continue
       yield { path, ino: attrs.ino, size: attrs.size, action: 'move', from: attrs.tier, to, policy: d.policy ?? '', reason: d.reason }
     }
   }

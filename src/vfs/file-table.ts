@@ -247,14 +247,16 @@ export class FileTable {
 
   private async createStaging(node: FileNode, empty: boolean): Promise<StagingFile> {
     const attrs = await this.committedAttrs(node.ino)
-    const staging = await this.deps.staging.create(node.ino)
+    const copy = !empty && attrs.size > 0
+    let staging = copy ? await this.deps.staging.createPartial(node.ino) : await this.deps.staging.create(node.ino)
     try {
-      if (!empty && attrs.size > 0) {
+      if (copy) {
         const map = node.map ?? (await this.committedMap(node.ino))
         await this.materialize(map, attrs.size, staging)
+        // Only a materialised copy needs its size (holes at the end) set.
+        await staging.fh.truncate(attrs.size)
+        staging = await this.deps.staging.publish(node.ino, staging)
       }
-      // Staging.create truncates: only a materialised copy needs its size (holes at the end) set.
-      if (!empty && attrs.size > 0) await staging.fh.truncate(attrs.size)
     } catch (err) {
       await staging.fh.close().catch(() => undefined)
       await this.deps.staging.remove(node.ino)

@@ -27,7 +27,7 @@ import { fioRandRead, mustRun, q, timed, timedSh, workload } from './bench-run.j
 import { busyness, describeMachine, machineText, type Machine } from './machine.js'
 import { runMemory } from './memory-run.js'
 import { markdownTable, speedRatio, type Row } from './report-table.js'
-import { cpuSeconds, nativeSubject, passthroughSubject, tierfsSubject, type Subject, type SubjectName } from './subjects.js'
+import { cpuSeconds, liveSubjects, nativeSubject, passthroughSubject, tierfsSubject, type Subject, type SubjectName } from './subjects.js'
 
 const MiB = 1024 * 1024
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
@@ -157,8 +157,9 @@ async function perf(opts: Options, machine: Machine, base: string): Promise<{ ta
   const rows = perfRows(z, () => coldDropped)
   const src = join(base, 'source.bin')
   await workload(['gen', src, String(z.bigBytes), 'foundation-bench'])
-  const subjects: Subject[] = [await nativeSubject(base), await passthroughSubject(base), await tierfsSubject()]
+  const subjects: Subject[] = []
   try {
+    subjects.push(await nativeSubject(base), await passthroughSubject(base), await tierfsSubject())
     for (let rep = 0; rep < opts.reps; rep++) {
       const order = rep % 2 === 0 ? subjects : [...subjects].reverse()
       for (const s of order) {
@@ -206,6 +207,14 @@ function log(msg: string): void {
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2))
   const base = await mkdtemp(join(tmpdir(), 'tierfs-bench-'))
+  const interrupted = (sig: string): void => {
+    log(`${sig}: unmounting and removing ${base}`)
+    void Promise.allSettled([...liveSubjects].map((s) => s.close()))
+      .then(() => rm(base, { recursive: true, force: true }))
+      .finally(() => process.exit(130))
+  }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
   const started = new Date()
   try {
     const machine = await describeMachine(base)

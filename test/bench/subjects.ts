@@ -28,6 +28,19 @@ export interface Subject {
   close(): Promise<void>
 }
 
+/** Subjects not closed yet, so an interrupted bench can unmount what it mounted. */
+export const liveSubjects = new Set<Subject>()
+
+function track<S extends Subject>(s: S): S {
+  const close = s.close.bind(s)
+  s.close = async () => {
+    liveSubjects.delete(s)
+    await close()
+  }
+  liveSubjects.add(s)
+  return s
+}
+
 /** The TypeScript loader the bench and its children run under. */
 export const TS_LOADER = import.meta.resolve('@tapjs/typescript/import')
 
@@ -72,7 +85,7 @@ const CLK_TCK = 100
 export async function nativeSubject(base: string): Promise<Subject> {
   const root = join(base, 'native')
   await mkdir(root, { recursive: true })
-  return {
+  return track({
     name: 'native', root,
     cold: dropCaches,
     settle: async () => 0,
@@ -80,7 +93,7 @@ export async function nativeSubject(base: string): Promise<Subject> {
     idleRssKb: undefined,
     daemonPid: async () => undefined,
     close: () => rm(root, { recursive: true, force: true }),
-  }
+  })
 }
 
 /** PassthroughVfs over a plain directory, mounted by test/bench/passthrough-mount.ts in a child. */
@@ -92,7 +105,7 @@ export async function passthroughSubject(base: string): Promise<Subject> {
   const script = fileURLToPath(new URL('./passthrough-mount.ts', import.meta.url))
   const child = spawn(process.execPath, ['--import', TS_LOADER, script, backing, root], { stdio: ['ignore', 'pipe', 'inherit'] })
   await readyLine(child)
-  return {
+  return track({
     name: 'passthrough', root,
     cold: dropCaches,
     settle: async () => 0,
@@ -100,13 +113,15 @@ export async function passthroughSubject(base: string): Promise<Subject> {
     daemonPid: async () => child.pid,
     peakRssKb: async () => (child.pid === undefined ? undefined : (await procMemKb(child.pid))?.hwm),
     async close() {
-      const exited = new Promise((ok) => child.once('exit', ok))
-      child.kill('SIGTERM')
-      await exited
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((ok) => child.once('exit', ok))
+        child.kill('SIGTERM')
+        await exited
+      }
       await rm(backing, { recursive: true, force: true })
       await rm(root, { recursive: true, force: true })
     },
-  }
+  })
 }
 
 function readyLine(child: ChildProcess): Promise<void> {
@@ -139,7 +154,7 @@ export async function tierfsSubject(config?: Record<string, unknown>): Promise<T
     return peak
   }
   const stagingDir = join(m.store, 'block', 'staging')
-  return {
+  return track({
     name: 'tierfs', root: m.mnt, mount: m,
     idleRssKb: (await procMemKb(await m.pid()))?.rss,
     daemonPid: () => m.pid(),
@@ -163,5 +178,5 @@ export async function tierfsSubject(config?: Record<string, unknown>): Promise<T
     },
     peakRssKb: notePeak,
     close: () => m.cleanup(),
-  }
+  })
 }

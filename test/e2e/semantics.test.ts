@@ -78,6 +78,7 @@ t.test('hard links: st_nlink on the name operated on', async (t) => {
   await link(p('b'), p('c'))
   t.equal((await stat(p('c'))).nlink, 3, 'third name')
   t.equal(await readFile(p('c'), 'utf8'), 'linked data', 'same contents under every name')
+  t.equal((await stat(p('c'))).ino, (await stat(p('a'))).ino, 'every name reports the same st_ino')
   await unlink(p('a'))
   await link(p('c'), p('d'))
   t.equal((await stat(p('d'))).nlink, 3, 'fresh name after one unlink: b, c, d')

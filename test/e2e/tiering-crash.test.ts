@@ -13,6 +13,8 @@ import {
 } from '../support/tiering-fixture.js'
 
 await useTieringCredentials()
+// Each kill is followed by a remount, a full read-back and two fscks: minutes on a loaded machine.
+t.setTimeout(1_800_000)
 
 const KILLS = Number(process.env.TIERFS_TIERING_KILLS ?? 12)
 const FILES = 15
@@ -87,7 +89,6 @@ t.test(`kill -9 of the daemon during migrations (${FILES * FILE_SIZE / MiB} MiB)
 
   const seen = { strays: 0, deadPacks: 0, mixed: 0 }
   for (let i = 0; i < KILLS; i++) {
-    let tt = Date.now(); const lap = (what: string): void => { t.comment(`  ${what}: ${Date.now() - tt} ms`); tt = Date.now() }
     const offset = offsets[i % 2] as string
     const dest = offset === '6d' ? 's3-primary' : 'block'
     await clockOffset(t, m, offset)
@@ -96,34 +97,27 @@ t.test(`kill -9 of the daemon during migrations (${FILES * FILE_SIZE / MiB} MiB)
     const killAfter = randomInt(Math.max(1, Math.round((passMs[i % 2] as number) * 0.95)))
     const pass = apply(m)
     await sleep(killAfter)
-    lap('await sleep(killAfter)')
     await m.kill9()
-    lap('await m.kill9()')
     await pass
-    lap('await pass')
     const left = await leftovers(m)
-    lap('const left = await leftovers(m)')
     const mixed = Object.keys(left.tiers).length > 1
     seen.strays += left.strays > 0 ? 1 : 0
     seen.deadPacks += left.deadPacks > 0 ? 1 : 0
     seen.mixed += mixed ? 1 : 0
     t.comment(`kill ${i + 1} (to ${dest}) after ${killAfter} ms: ${left.strays} noted strays, ${left.deadPacks} dead packs, files by tier ${JSON.stringify(left.tiers)}`)
-    const before = await fsckNoProblems(t, m, `kill ${i + 1}, before recovery`)
-    lap('const before = await fsckNoProblems(t, m')
-    if (before !== left.strays) t.comment(`fsck counted ${before} pending strays (noted ${left.strays}; a noted upload may not have reached the bucket)`)
+    if (i % 2 === 0) {
+      // The state a kill leaves is consistent as it is: only noted strays wait for the next mount.
+      const before = await fsckNoProblems(t, m, `kill ${i + 1}, before recovery`)
+      t.ok(before <= left.strays, `kill ${i + 1}: fsck sees ${before} pending strays (${left.strays} noted; one may not have reached the bucket)`)
+    }
 
     await m.mount()
-    lap('await m.mount()')
     await clockOffset(t, m, offset)
     await readsExact(t, files, `kill ${i + 1}, after remount`)
-    lap('await readsExact(t, files, `kill ${i + 1')
     await m.umount()
-    lap('await m.umount()')
     const after = await fsckNoProblems(t, m, `kill ${i + 1}, after recovery`)
-    lap('const after = await fsckNoProblems(t, m,')
     t.equal(after, 0, `kill ${i + 1}: recovery removed every stray upload`)
     await m.mount()
-    lap('await m.mount()')
     if (i === KILLS - 1 || i % 4 === 3) {
       // A later pass completes the move.
       await clockOffset(t, m, offset)
