@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises'
 import { isAbsolute, join } from 'node:path'
 import type { Server } from 'node:net'
 import { TierfsError } from '../src/errors.js'
-import { DEFAULT_MOUNT_OPTIONS, mountedAt, mountVfs, type Mounted } from '../src/fuse/mount.js'
+import { checkMountpoint, DEFAULT_MOUNT_OPTIONS, mountedAt, mountVfs, type Mounted } from '../src/fuse/mount.js'
 import { jsonLogger, type Logger } from '../src/log.js'
 import { serveControl, type ControlRequest } from '../src/store/control.js'
 import { StoreLayout } from '../src/store/layout.js'
@@ -67,6 +67,8 @@ export class Daemon {
     this.logStream = createWriteStream(layout.log, { flags: 'a' })
     const toFile = (l: string): void => { this.logStream?.write(l) }
     this.log = jsonLogger(this.args.foreground ? (l) => { toFile(l); process.stderr.write(l) } : toFile)
+    // The mount point is checked first: a bad one is the error to report even when the store is busy.
+    await checkMountpoint(this.args.mountpoint, this.args.options.includes('nonempty'))
     const store = (this.store = await openStore(this.args.store, this.log))
     this.log = jsonLogger(this.args.foreground ? (l) => { toFile(l); process.stderr.write(l) } : toFile, store.config.log.level)
     const staging = new Staging(layout.staging(store.config))

@@ -6,7 +6,7 @@ import type { Logger } from '../src/log.js'
 import type { PolicySet } from '../src/policy/decide.js'
 import { Migrator, type PassReport } from '../src/policy/migrator.js'
 import { walkFiles } from '../src/policy/namespace-walk.js'
-import { summarize } from '../src/policy/planner.js'
+import type { PlanSummary } from '../src/policy/planner.js'
 import type { OpenStore } from '../src/store/open-store.js'
 import type { TierfsVfs } from '../src/vfs/tierfs-vfs.js'
 
@@ -95,9 +95,8 @@ export class Tiering {
     })
   }
 
-  async plan(): Promise<unknown> {
-    const r = await this.migrator.pass(this.deps.policies(), this.deps.nowMs(), { dryRun: true })
-    return { rows: summarize(r.planned), errors: r.errors, files: r.planned.length, bytes: r.planned.reduce((n, p) => n + p.size, 0) }
+  plan(): Promise<PlanSummary> {
+    return this.migrator.plan(this.deps.policies(), this.deps.nowMs())
   }
 
   async explain(path: string): Promise<unknown> {

@@ -25,8 +25,9 @@ const READBACK_PARALLEL = 64
 
 /**
  * Prune's planning pass, in two streams and bounded memory: the pack index (ascending ids) into
- * a PackTable, then the chunk index (in key order within concurrently read slices), counting every surviving record into its
- * pack. A dead record (refs 0) is not counted; outside a dry run it is removed, in batches, with
+ * a PackTable, then the chunk index (MetaReader.chunkRowBatches: key order within slices read
+ * concurrently), counting every surviving record into its pack, decoding no id it does not
+ * need. A dead record (refs 0) is not counted; outside a dry run it is removed, in batches, with
  * the fence `deleteChunk(id, { ifUnreferenced: true })`. After each batch the removed ids are
  * read back: one still there was referenced by a seal that committed first, and counts as the
  * live record it now is. So when the pass ends, a pack with no counted record had none when
@@ -60,12 +61,17 @@ export async function scanChunks(meta: Meta, opts: ScanOptions): Promise<ScanRes
     }
   }
 
-  const free = opts.plannedFree === undefined ? undefined : new PrefixFilter(opts.plannedFree)
+  const free = opts.plannedFree === undefined ? undefined : new ChunkIdSet(opts.plannedFree)
   const words = new Uint32Array(4)
+  const idWords = new Uint32Array(8)
   for await (const rows of meta.chunkRowBatches()) {
     result.chunksScanned += rows.size
     for (let i = 0; i < rows.size; i++) {
-      const isDead = rows.refs(i) === 0 || (free !== undefined && free.mayHave(rows.idPrefix(i)) && free.has(rows.id(i)))
+      let isDead = rows.refs(i) === 0
+      if (!isDead && free !== undefined) {
+        rows.idWords(i, idWords)
+        isDead = free.has(idWords)
+      }
       if (!isDead) {
         rows.packWords(i, words)
         const at = table.indexOfWords(words)
@@ -82,28 +88,47 @@ export async function scanChunks(meta: Meta, opts: ScanOptions): Promise<ScanRes
 }
 
 /**
- * A set of chunk ids with a bitmap of their 32-bit prefixes in front: most ids of the index
- * are answered from the bitmap without decoding them to hex (1 MiB, ~3% false positives at
- * 250,000 ids).
+ * A set of chunk ids for the dry run's membership test on every record, without making a
+ * string per record: ids as eight 32-bit words each in an open-addressing table keyed by their
+ * first word (ids are SHA-256: uniformly spread). About 40 bytes per id.
  */
-class PrefixFilter {
-  private readonly bits = new Uint8Array(1 << 20)
+export class ChunkIdSet {
+  private readonly words: Uint32Array
+  /** Slot -> 1 + index into `words`, 0 when empty; linear probing. */
+  private readonly slots: Uint32Array
+  private readonly mask: number
+  private n = 0
 
-  constructor(private readonly ids: ReadonlySet<string>) {
-    for (const id of ids) this.set(Number.parseInt(id.slice(0, 8), 16))
+  constructor(ids: ReadonlySet<string>) {
+    let cap = 16
+    while (cap < ids.size * 2) cap *= 2
+    this.mask = cap - 1
+    this.slots = new Uint32Array(cap)
+    this.words = new Uint32Array(ids.size * 8)
+    const b = Buffer.alloc(32)
+    for (const id of ids) {
+      b.write(id, 'hex')
+      const at = this.n * 8
+      for (let w = 0; w < 8; w++) this.words[at + w] = b.readUInt32BE(4 * w)
+      let slot = this.words[at]! & this.mask
+      while (this.slots[slot] !== 0) slot = (slot + 1) & this.mask
+      this.slots[slot] = ++this.n
+    }
   }
 
-  mayHave(prefix: number): boolean {
-    const h = prefix >>> 9
-    return (this.bits[h >>> 3]! & (1 << (h & 7))) !== 0
+  get size(): number {
+    return this.n
   }
 
-  has(id: string): boolean {
-    return this.ids.has(id)
-  }
-
-  private set(prefix: number): void {
-    const h = prefix >>> 9
-    this.bits[h >>> 3] = this.bits[h >>> 3]! | (1 << (h & 7))
+  /** `id` as eight big-endian words (ChunkRowBatch.idWords). */
+  has(id: Uint32Array): boolean {
+    for (let slot = id[0]! & this.mask; ; slot = (slot + 1) & this.mask) {
+      const e = this.slots[slot]!
+      if (e === 0) return false
+      const at = (e - 1) * 8
+      let same = true
+      for (let w = 0; w < 8 && same; w++) same = this.words[at + w] === id[w]
+      if (same) return true
+    }
   }
 }

@@ -8,18 +8,21 @@
  *                the window can see are dropped; their chunks' refs go down (dry run: counted,
  *                with the removed pins ignored).
  *  3. plan       one stream of the pack index into a compact PackTable, one stream of the chunk
- *                index in key order: every dead record (refs 0) is removed in batches, every
- *                surviving record is counted into its pack (records, live bytes).
+ *                index: every dead record (refs 0) is removed in batches, every surviving record
+ *                is counted into its pack (records, live bytes).
  *  4. packs      one stream of the pack index: a sealed pack with no surviving record is retired
  *                and deleted from its tier (cold archives only after minColdAgeMs); a sealed
  *                write-tier pack whose live bytes are below packLiveThreshold of its size is
- *                repacked (live chunks copied, verified, into new packs), then deleted.
+ *                repacked, then deleted: its live chunks are verified and copied into output
+ *                packs of the prune's own (not the sealer's open pack, so a seal never waits
+ *                for a repack, nor a repack for a seal), synced, and repointed in one commit.
  *
  * The fence (why a concurrent seal, backup or read never loses data):
  *  - Chunk records. A seal dedups against the index at ingest time and adds refs at commit. Prune
  *    removes a dead record only through `deleteChunk(id, { ifUnreferenced: true })`, decided at
  *    commit under the commit lock: if the seal committed first, refs > 0 and the delete is
- *    skipped (prune reads the batch back and counts the chunk as live again). If prune committed
+ *    skipped (prune reads the batch back and counts the chunk as live again; the seal's
+ *    `addRefs(..., { trackLive })` put its bytes back into its pack's liveBytes). If prune committed
  *    first, the seal's `addRefs` finds no record, the whole seal commit fails NOT_FOUND, and the
  *    sealer retries it: re-ingesting finds no record and stores the chunk again. A chunk a seal
  *    writes has refs >= 1 in the very commit that creates its record, so it is never dead.
@@ -39,9 +42,10 @@
  *    outside the commit lock, so writes, seals and restore points wait at most a moment. Prunes of
  *    one store run one at a time.
  *
- * Memory: bounded by the number of packs (PackTable, ~29 bytes each), one batch of dead records
- * and one pack's index; the chunk index is streamed, never held. A dry run also keeps the set of
- * chunks the planned collection frees (it cannot write refs down).
+ * Memory: bounded by the number of packs (PackTable, 29 bytes each), one batch of dead records
+ * and one pack's index; the chunk index is streamed (in four concurrently read slices, decoded
+ * field by field), never held. A dry run cannot write refcounts down, so it also holds what the
+ * planned collection changes: the refcounts of the chunks it touches, and the ids it frees.
  */
 import type { ChunkStore } from '../chunk/chunk-store.js'
 import { Repacker } from '../chunk/repack.js'

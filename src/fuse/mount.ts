@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -17,7 +18,11 @@ export interface MountOptions {
   negativeTimeout: number
   maxBackground: number
   congestionThreshold: number
-  /** Keep page cache across opens: every write goes through this kernel, so it is never stale. */
+  /**
+   * Keep page cache across opens while the file is unchanged (libfuse auto_cache, re-checked at
+   * every open). Plain kernel_cache would be faster still but serves stale pages through another
+   * hard link: libfuse 2 gives each path its own kernel inode.
+   */
   kernelCache: boolean
   /** Extra raw options from `-o` (validated against a known list). */
   extra: string[]
@@ -77,6 +82,7 @@ export async function mountVfs(mountpoint: string, vfs: Vfs, opts: MountOptions,
     // use_ino: st_ino is ours, so hard links share one (cp -a, rsync -H, find -samefile rely on it).
     'tierfs', 'big_writes', 'use_ino', `negative_timeout=${opts.negativeTimeout}`, `max_background=${opts.maxBackground}`,
     `congestion_threshold=${opts.congestionThreshold}`, 'subtype=tierfs',
+    ...(opts.kernelCache ? ['auto_cache', 'ac_attr_timeout=0'] : []),
     ...opts.extra.filter((o) => /^(ro|nonempty|max_read=\d+)$/.test(o)),
   ].join(',')
   const source = { get callerContext(): { uid: number; gid: number; pid: number } | null { return fuse.callerContext } }
@@ -85,14 +91,40 @@ export async function mountVfs(mountpoint: string, vfs: Vfs, opts: MountOptions,
   fuse = new Fuse(mnt, fuseOps(vfs, source, report), {
     force: true, mkdir: false, autoUnmount: true,
     allowOther: opts.allowOther, defaultPermissions: true,
-    kernelCache: opts.kernelCache, attrTimeout: opts.attrTimeout, entryTimeout: opts.entryTimeout,
+    kernelCache: false, attrTimeout: opts.attrTimeout, entryTimeout: opts.entryTimeout,
     timeout: false, debug: opts.debug, fsname: raw,
   })
   await new Promise<void>((ok, fail) => fuse.mount((err: Error | null) => (err ? fail(new TierfsError('MOUNTPOINT',
     `mounting ${mnt} failed: ${err.message} (libfuse printed the reason on stderr; is /dev/fuse there and fusermount installed?)`, { cause: err })) : ok())))
   return {
     mountpoint: mnt,
-    unmount: () => new Promise<void>((ok, fail) => fuse.unmount((err: Error | null) => (err ? fail(TierfsError.io(`unmount ${mnt}: ${err.message}`, err)) : ok()))),
+    unmount: () => unmountWithin(mnt, (cb) => fuse.unmount(cb), UNMOUNT_WAIT_MS),
     threadLocals: () => (typeof fuse.threadLocalsStats === 'function' ? fuse.threadLocalsStats() : { allocated: -1, free: -1 }),
   }
+}
+
+const UNMOUNT_WAIT_MS = 20_000
+
+/**
+ * fuse-native's unmount runs `fusermount -uz` and waits for its exit; a lost child-exit signal
+ * was seen to leave that wait hanging forever. Past `waitMs` we detach the mount ourselves and
+ * go on: the lazy unmount is what fusermount would have done.
+ */
+function unmountWithin(mnt: string, unmount: (cb: (err: Error | null) => void) => void, waitMs: number): Promise<void> {
+  return new Promise<void>((ok, fail) => {
+    let done = false
+    const timer = setTimeout(() => {
+      if (done) return
+      done = true
+      execFile('fusermount', ['-uz', mnt], { timeout: 10_000 }, () => ok())
+    }, waitMs)
+    timer.unref()
+    unmount((err) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      if (err) fail(TierfsError.io(`unmount ${mnt}: ${err.message}`, err))
+      else ok()
+    })
+  })
 }

@@ -145,8 +145,8 @@ export interface ChunkRowBatch {
   refs(i: number): number
   length(i: number): number
   id(i: number): ChunkId
-  /** The first 32 bits of the id, for cheap pre-filters before `id(i)`. */
-  idPrefix(i: number): number
+  /** The id as eight big-endian 32-bit words, written into `out` (no string made). */
+  idWords(i: number, out: Uint32Array): void
   /** The record's pack id as four big-endian 32-bit words, written into `out` (no string made). */
   packWords(i: number, out: Uint32Array): void
   record(i: number): ChunkRecord

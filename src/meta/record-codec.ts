@@ -359,8 +359,9 @@ export class ChunkRows implements ChunkRowBatch {
     return asChunkId(this.rows[i]![0].toString('hex', this.strip))
   }
 
-  idPrefix(i: number): number {
-    return this.rows[i]![0].readUInt32BE(this.strip)
+  idWords(i: number, out: Uint32Array): void {
+    const k = this.rows[i]![0]
+    for (let w = 0; w < 8; w++) out[w] = k.readUInt32BE(this.strip + 4 * w)
   }
 
   packWords(i: number, out: Uint32Array): void {

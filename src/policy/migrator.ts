@@ -15,7 +15,7 @@ import { clearStrays, dropStray, noteStray, noteStrayIn, strayName } from '../st
 import type { Mutex } from '../vfs/mutex.js'
 import type { PolicySet } from './decide.js'
 import { walkFiles } from './namespace-walk.js'
-import { planPass, type PlannedItem } from './planner.js'
+import { planPass, PlanTally, type PlanSummary, type PlannedItem } from './planner.js'
 
 export interface MigratorConfig {
   objectPackSize: number
@@ -77,6 +77,34 @@ export interface PassReport {
  */
 export class Migrator {
   constructor(private readonly deps: MigratorDeps, private readonly config: MigratorConfig) {}
+
+  /**
+   * What `pass` would do now, added up while the namespace streams by (memory: one row per policy
+   * and transition, and the inodes with several names), for `tierfs policy plan`.
+   */
+  async plan(set: PolicySet, nowMs: number): Promise<PlanSummary> {
+    const tally = new PlanTally()
+    const errors: PlanSummary['errors'] = []
+    let errorCount = 0
+    const links = new Set<Ino>()
+    const unsettled = await this.unsettled()
+    let bytes = 0
+    const onError = (path: string, message: string): void => {
+      if (errorCount++ < MAX_PLAN_ERRORS) errors.push({ path, message })
+    }
+    for await (const item of planPass(this.deps, set, nowMs, onError, unsettled)) {
+      if (item.nlink > 1) {
+        if (links.has(item.ino)) continue
+        links.add(item.ino)
+      }
+      if (item.action === 'move') {
+        if (bytes >= this.config.maxBytesPerPass) continue
+        bytes += item.size
+      }
+      tally.add(item)
+    }
+    return { rows: tally.result(), errors, errorCount, files: tally.files, bytes: tally.bytes }
+  }
 
   async pass(set: PolicySet, nowMs: number, opts: { dryRun?: boolean } = {}): Promise<PassReport & { planned: PlannedItem[] }> {
     const report = emptyReport()
@@ -246,47 +274,85 @@ export class Migrator {
 
   /**
    * Copies chunks into new packs on `dest`, verifies each upload and commits the new locations.
-   * Each move is a compare-and-set on the chunk's location when it was read, so a chunk that a
-   * seal or repack relocated meanwhile stays where they put it.
+   * Packs are built one at a time (reading and encoding chunks is work on this thread) while up to
+   * `uploads` finished ones travel, so building overlaps the network; scratch space on the block
+   * tier is at most uploads + 1 packs. Each pack's commit stands alone. Each move is a
+   * compare-and-set on the chunk's location when it was read, so a chunk that a seal or repack
+   * relocated meanwhile stays where they put it. The first failure stops the building; uploads
+   * under way finish (or fail) before it is thrown.
    */
   private async copyTo(dest: TierId, items: CopyItem[], report: PassReport): Promise<void> {
-    const { meta, tiers } = this.deps
-    const tier = tiers.get(dest)
-    const packSize = tiers.kindOf(dest) === 'cold' ? this.config.coldPackSize : this.config.objectPackSize
+    const tier = this.deps.tiers.get(dest)
+    const packSize = this.deps.tiers.kindOf(dest) === 'cold' ? this.config.coldPackSize : this.config.objectPackSize
+    const uploads = Math.max(1, Math.min(MAX_UPLOADS, tier.capabilities.maxConnections, Math.floor(SCRATCH_BYTES / packSize)))
     await mkdir(this.deps.outgoing, { recursive: true })
+    const running = new Set<Promise<void>>()
+    let failed: { err: unknown } | undefined
     let i = 0
-    while (i < items.length) {
-      const packId = asPackId(randomBytes(16).toString('hex'))
-      const key = packKey(packId)
-      const local = join(this.deps.outgoing, `${packId}.pack`)
-      const writer = await PackWriter.create(local, packId)
-      const moved: Array<{ item: CopyItem; offset: number; length: number; codec: number }> = []
-      let noted = false
-      let committed = false
-      try {
-        while (i < items.length && writer.size < packSize) {
-          const item = items[i++] as CopyItem
-          const data = await this.deps.chunks.read(item.id)
-          const entry = await writer.append(item.id, encodeChunk(data, { compress: this.config.compress }), data.length)
-          moved.push({ item, offset: entry.offset, length: entry.length, codec: entry.codec })
+    try {
+      while (i < items.length && failed === undefined) {
+        const built = await this.buildPack(items, i, packSize)
+        i = built.next
+        while (running.size >= uploads && failed === undefined) await Promise.race(running)
+        if (failed !== undefined) {
+          await rm(built.local, { force: true })
+          break
         }
-        const { size, entries } = await writer.finish()
-        await noteStray(meta, dest, key)
-        noted = true
-        await tier.put(key, { file: local })
-        await verifyUpload(tier, key, size, entries.length)
-        const rec: PackRecord = { id: packId, tier: dest, key, state: 'sealed', size, liveBytes: 0, chunkCount: entries.length, createdMs: Date.now() }
-        const txn = meta.begin().putPack(rec).deleteSys(strayName(dest, key))
-        for (const m of moved) txn.moveChunk(m.item.id, { pack: packId, offset: m.offset, length: m.length, codec: m.codec }, { from: m.item.from })
-        await txn.commit({ sync: true })
-        committed = true
-        report.packsWritten++
-        report.chunksCopied += moved.length
-      } finally {
-        await writer.close()
-        await rm(local, { force: true })
-        if (noted && !committed) await this.removeUpload(tier, key)
+        const shipping: Promise<void> = this.ship(tier, built, report)
+          .catch((err: unknown) => { failed ??= { err } })
+          .finally(() => running.delete(shipping))
+        running.add(shipping)
       }
+    } finally {
+      await Promise.all(running)
+    }
+    if (failed !== undefined) throw failed.err
+  }
+
+  /** Appends chunks from `items[from]` on into a new local pack until it reaches `packSize`. */
+  private async buildPack(items: CopyItem[], from: number, packSize: number): Promise<BuiltPack> {
+    const packId = asPackId(randomBytes(16).toString('hex'))
+    const local = join(this.deps.outgoing, `${packId}.pack`)
+    const writer = await PackWriter.create(local, packId)
+    const moved: BuiltPack['moved'] = []
+    let i = from
+    try {
+      while (i < items.length && writer.size < packSize) {
+        const item = items[i++] as CopyItem
+        const data = await this.deps.chunks.read(item.id)
+        const entry = await writer.append(item.id, encodeChunk(data, { compress: this.config.compress }), data.length)
+        moved.push({ item, offset: entry.offset, length: entry.length, codec: entry.codec })
+      }
+      const { size, entries } = await writer.finish()
+      return { packId, key: packKey(packId), local, size, entries: entries.length, moved, next: i }
+    } catch (err) {
+      await rm(local, { force: true })
+      throw err
+    } finally {
+      await writer.close()
+    }
+  }
+
+  /** Uploads a built pack (noted first), verifies it and commits it; removes the local file. */
+  private async ship(tier: ReturnType<TierSet['get']>, p: BuiltPack, report: PassReport): Promise<void> {
+    const { meta } = this.deps
+    let noted = false
+    let committed = false
+    try {
+      await noteStray(meta, tier.id, p.key)
+      noted = true
+      await tier.put(p.key, { file: p.local })
+      await verifyUpload(tier, p.key, p.size, p.entries)
+      const rec: PackRecord = { id: p.packId, tier: tier.id, key: p.key, state: 'sealed', size: p.size, liveBytes: 0, chunkCount: p.entries, createdMs: Date.now() }
+      const txn = meta.begin().putPack(rec).deleteSys(strayName(tier.id, p.key))
+      for (const m of p.moved) txn.moveChunk(m.item.id, { pack: p.packId, offset: m.offset, length: m.length, codec: m.codec }, { from: m.item.from })
+      await txn.commit({ sync: true })
+      committed = true
+      report.packsWritten++
+      report.chunksCopied += p.moved.length
+    } finally {
+      await rm(p.local, { force: true })
+      if (noted && !committed) await this.removeUpload(tier, p.key)
     }
   }
 
@@ -352,6 +418,26 @@ async function verifyUpload(tier: ReturnType<TierSet['get']>, key: string, size:
   const back = await readTrailer({ size: async () => size, read: (o, l) => tier.get(key, { offset: o, length: l }) })
   if (back.entries.length !== entries) throw TierfsError.corrupt(`upload of ${key} to ${tier.id}: trailer lists ${back.entries.length} chunks, expected ${entries}`)
 }
+
+/** Packs uploaded at once by one move (bounded again by the tier's maxConnections). */
+const MAX_UPLOADS = 4
+/** Local scratch a move may use for packs being uploaded: uploads * pack size stays below it. */
+const SCRATCH_BYTES = 128 * 1024 * 1024
+
+/** A pack built in the scratch directory, ready to upload. */
+interface BuiltPack {
+  packId: PackId
+  key: string
+  local: string
+  size: number
+  entries: number
+  moved: Array<{ item: CopyItem; offset: number; length: number; codec: number }>
+  /** Index of the first item not in this pack. */
+  next: number
+}
+
+/** Errors a plan lists (it counts them all). */
+const MAX_PLAN_ERRORS = 1000
 
 /** Sys name prefix of the marks of files being moved: `moving/<ino>` -> destination tier id. */
 const MOVING = 'moving/'

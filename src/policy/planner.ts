@@ -15,6 +15,8 @@ export interface PlannedItem {
   to?: TierId
   policy: string
   reason: string
+  /** Names the inode has: one with several is planned once per name (callers dedupe). */
+  nlink: number
 }
 
 export type PlannerDeps = { meta: MetaReader; tiers: TierSet }
@@ -40,7 +42,7 @@ export async function* planPass(
     }
     const d = set.decide(facts, nowMs)
     if (d.action === 'delete') {
-      yield { path, ino: attrs.ino, size: attrs.size, action: 'delete', from: attrs.tier, policy: d.policy ?? '', reason: d.reason }
+      yield { path, ino: attrs.ino, size: attrs.size, action: 'delete', from: attrs.tier, policy: d.policy ?? '', reason: d.reason, nlink: attrs.nlink }
     } else if ((d.action === 'move' || (d.action === 'stay' && unsettled.has(attrs.ino))) && d.to !== undefined) {
       let to: TierId
       try {
@@ -50,7 +52,7 @@ export async function* planPass(
         continue
       }
       if (to === attrs.tier && !unsettled.has(attrs.ino)) continue
-      yield { path, ino: attrs.ino, size: attrs.size, action: 'move', from: attrs.tier, to, policy: d.policy ?? '', reason: d.reason }
+      yield { path, ino: attrs.ino, size: attrs.size, action: 'move', from: attrs.tier, to, policy: d.policy ?? '', reason: d.reason, nlink: attrs.nlink }
     }
   }
 }
@@ -62,16 +64,44 @@ export interface PlanSummaryRow {
   bytes: number
 }
 
-/** Groups planned items per policy and transition (what `tierfs policy plan` prints). */
-export function summarize(items: Iterable<PlannedItem>): PlanSummaryRow[] {
-  const rows = new Map<string, PlanSummaryRow>()
-  for (const it of items) {
+/** What `tierfs policy plan` prints: the next pass per policy and transition. */
+export interface PlanSummary {
+  rows: PlanSummaryRow[]
+  /** The first problems (see `errorCount` for all of them). */
+  errors: Array<{ path?: string; message: string }>
+  errorCount: number
+  files: number
+  bytes: number
+}
+
+/** Adds planned items up per policy and transition; memory is one row per pair, whatever the item count. */
+export class PlanTally {
+  private readonly rows = new Map<string, PlanSummaryRow>()
+  files = 0
+  bytes = 0
+
+  add(it: PlannedItem): void {
     const transition = it.action === 'delete' ? `${it.from} -> delete` : `${it.from} -> ${it.to}`
     const key = `${it.policy}\0${transition}`
-    const row = rows.get(key) ?? { policy: it.policy, transition, files: 0, bytes: 0 }
+    let row = this.rows.get(key)
+    if (row === undefined) {
+      row = { policy: it.policy, transition, files: 0, bytes: 0 }
+      this.rows.set(key, row)
+    }
     row.files++
     row.bytes += it.size
-    rows.set(key, row)
+    this.files++
+    this.bytes += it.size
   }
-  return [...rows.values()].sort((a, b) => a.policy.localeCompare(b.policy) || a.transition.localeCompare(b.transition))
+
+  result(): PlanSummaryRow[] {
+    return [...this.rows.values()].sort((a, b) => a.policy.localeCompare(b.policy) || a.transition.localeCompare(b.transition))
+  }
+}
+
+/** Groups planned items per policy and transition. */
+export function summarize(items: Iterable<PlannedItem>): PlanSummaryRow[] {
+  const tally = new PlanTally()
+  for (const it of items) tally.add(it)
+  return tally.result()
 }

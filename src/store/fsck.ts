@@ -154,7 +154,8 @@ export async function fsck(deps: FsckDeps, opts: { repair: boolean }): Promise<F
   // Pass 4: packs.
   for (const p of packRecords.values()) {
     report.checked.packs++
-    if ((await tiers.get(p.tier).head(p.key)) === undefined) problem('pack-file-missing', `pack ${p.id}: ${p.key} is missing on tier ${p.tier}`)
+    // A 'deleting' pack is one a prune retired and stopped deleting: its object may be gone already.
+    if (p.state !== 'deleting' && (await tiers.get(p.tier).head(p.key)) === undefined) problem('pack-file-missing', `pack ${p.id}: ${p.key} is missing on tier ${p.tier}`)
     const want = live.get(p.id) ?? 0
     if (want !== p.liveBytes) {
       problem('pack-live-bytes', `pack ${p.id}: liveBytes ${p.liveBytes} recorded, ${want} counted`, opts.repair)

@@ -74,12 +74,22 @@ export class Sealer {
 
   /** Seals everything pending now and waits for it (unmount, shutdown). */
   async drain(nodes: Iterable<FileNode>): Promise<void> {
-    for (const n of nodes) {
-      if (n.dirty && n.handles === 0 && n.sealing === undefined) this.schedule(n, true)
-    }
-    while (this.running !== undefined || this.queue.size > 0) {
-      if (this.running === undefined) this.kick()
-      await this.running
+    const list = [...nodes]
+    // A seal can fail for a passing reason (prune removed a chunk it deduplicated against):
+    // retry at once, a few rounds, rather than leaving the file to the backoff timer.
+    for (let round = 0; round < 3; round++) {
+      let pending = 0
+      for (const n of list) {
+        if (n.dirty && n.handles === 0 && n.sealing === undefined) {
+          this.schedule(n, true)
+          pending++
+        }
+      }
+      if (pending === 0 && this.queue.size === 0 && this.running === undefined) return
+      while (this.running !== undefined || this.queue.size > 0) {
+        if (this.running === undefined) this.kick()
+        await this.running
+      }
     }
   }
 

@@ -225,6 +225,8 @@ t.test('cold archives wait minColdAgeMs; a prune stopped halfway is finished by 
   for await (const c of meta.chunks()) if (c.pack === stuck.id) await meta.begin().deleteChunk(c.id).commit()
   await meta.begin().retirePack(stuck.id, { unlessReferenced: [] }).commit()
   t.equal((await meta.getPack(stuck.id))?.state, 'deleting')
+  await fx.store.block.delete(stuck.key)
+  t.same(await fsckReport(fx), { ok: true, problems: [] }, "fsck: a 'deleting' pack without its object is a prune to finish, not damage")
   const finish = await prune(pruneDeps(fx), { ...base, dryRun: false })
   t.equal(finish.packsDeleted, 1)
   t.equal(await meta.getPack(stuck.id), undefined)
@@ -271,4 +273,40 @@ t.test('a read that looked a chunk up before a repack moved it follows it to its
   t.equal(await meta.getPack(before.pack), undefined, 'and its old pack is gone')
   t.ok(data.equals(kept.subarray(0, data.length)), 'the read returns the right bytes')
   await reader.close()
+})
+
+t.test('a damaged chunk is never copied: its pack stays as it is, for fsck', async (t) => {
+  const fx = await vfsStore(PRUNE_CONFIG)
+  t.teardown(async () => { await fx.close(); await removeFixture(fx) })
+  const meta = fx.store.meta
+  await putFile(fx, '/dead', det('dead', 3 * MiB))
+  await putFile(fx, '/kept', det('kept', 300 * KiB))
+  await putFile(fx, '/filler', det('filler', 1.2 * MiB))
+  await fx.vfs.unlink('/dead')
+  const map = await meta.getFileMap(await fx.vfs.resolve('/kept'))
+  if (map?.kind !== 'extents') throw new Error('expected extents')
+  // The victim: a chunk of /kept in the sparsest pack (the one the prune will repack).
+  await meta.collect(meta.versionAt(Date.now()))
+  let victim = (await meta.getChunk(map.extents[0]!.id))!
+  let pack = (await meta.getPack(victim.pack))!
+  for (const e of map.extents) {
+    const c = (await meta.getChunk(e.id))!
+    const p = (await meta.getPack(c.pack))!
+    if (p.liveBytes / p.size < pack.liveBytes / pack.size) [victim, pack] = [c, p]
+  }
+  t.ok(pack.state === 'sealed' && pack.liveBytes / pack.size < 0.5, 'the victim is in a sparse sealed pack')
+  const { open } = await import('node:fs/promises')
+  const fh = await open(fx.store.block.localPath(pack.key)!, 'r+')
+  await fh.write(Buffer.from([0x55 ^ (await fh.read(Buffer.alloc(1), 0, 1, victim.offset + 10)).buffer[0]!]), 0, 1, victim.offset + 10)
+  await fh.close()
+
+  const r = await prune(pruneDeps(fx), { dryRun: false, retention: new Map(), nowMs: Date.now(), historyWindowMs: 0, packLiveThreshold: 0.99 })
+  t.match(r.problems.join('\n'), new RegExp(`pack ${pack.id}.*chunk ${victim.id}`), 'reported')
+  t.match(await meta.getPack(pack.id), { state: 'sealed' }, 'the pack is kept')
+  t.match(await meta.getChunk(victim.id), { pack: pack.id, offset: victim.offset }, 'the chunk is where it was')
+  const records: string[] = []
+  for await (const p of meta.packs()) records.push(p.key)
+  t.same([...(await packFiles(fx))].sort(), records.sort(), 'no output pack left without a record')
+  const f = await fsckReport(fx)
+  t.same(f.problems.map((p) => p.split(':')[0]), ['chunk-corrupt'], 'fsck sees the damage and nothing else')
 })

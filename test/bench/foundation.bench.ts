@@ -208,6 +208,7 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2))
   const base = await mkdtemp(join(tmpdir(), 'tierfs-bench-'))
   const interrupted = (sig: string): void => {
+    stopping = true
     log(`${sig}: unmounting and removing ${base}`)
     void Promise.allSettled([...liveSubjects].map((s) => s.close()))
       .then(() => rm(base, { recursive: true, force: true }))
@@ -234,4 +235,11 @@ async function main(): Promise<void> {
   }
 }
 
-await main()
+/** Set on SIGINT/SIGTERM: the cleanup exits; failures of work cut short are not reported. */
+let stopping = false
+
+await main().catch((err: unknown) => {
+  if (stopping) return
+  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exitCode = 1
+})

@@ -3,8 +3,9 @@ import { constants } from 'node:fs'
 import { appendFile, link, lstat, mkdir, open, readFile, readdir, readlink, rename, rm, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { run, tempMount, type TestMount } from '../support/tierfs-mount.js'
-import { b64, posixAgent, unb64, type AgentStat, type PosixAgent, type TreeEntry } from '../support/posix-agent.js'
+import { run, tempMount } from '../support/tierfs-mount.js'
+import { mountedAt } from '../../src/fuse/mount.js'
+import { b64, posixAgent, unb64, type AgentStat, type TreeEntry } from '../support/posix-agent.js'
 import { sha256, sha256File, sleep, waitSealed } from '../support/e2e-io.js'
 
 const GiB = 1024 ** 3
@@ -19,9 +20,14 @@ t.teardown(() => root.close())
 const nobody = await posixAgent({ uid: NOBODY })
 t.teardown(() => nobody.close())
 
-/** A fresh directory per subtest, so subtests do not see each other's names. */
+/**
+ * A fresh directory per subtest, so subtests do not see each other's names. Throws when the
+ * shared mount is not live (a failed remount must not let later subtests run on the bare dir).
+ */
 let dirs = 0
 async function freshDir(mode = 0o755): Promise<string> {
+  const type = await mountedAt(m.mnt)
+  if (type !== 'fuse.tierfs') throw new Error(`${m.mnt} is not a live tierfs mount (${type ?? 'nothing mounted'})`)
   const d = join(m.mnt, `t${++dirs}`)
   await mkdir(d, { mode })
   return d

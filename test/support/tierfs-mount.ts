@@ -122,6 +122,8 @@ export async function tempMount(opts: { config?: Record<string, unknown>; mount?
           await m.kill9().catch(() => run('fusermount', ['-uz', mnt]))
         })
       }
+      // A daemon killed with -9 leaves its record behind.
+      await rm(await registryPath(mnt), { force: true })
       await rm(dir, { recursive: true, force: true })
     },
   }
@@ -140,8 +142,12 @@ async function traversable(dir: string): Promise<void> {
   if ((mode & 0o011) !== 0o011) await chmod(tmp, mode | 0o011)
 }
 
-async function readRegistry(mnt: string): Promise<string> {
+async function registryPath(mnt: string): Promise<string> {
   const { createHash } = await import('node:crypto')
   const id = createHash('sha256').update(resolve(mnt)).digest('hex').slice(0, 24)
-  return readFile(join(RUN_DIR, `${id}.json`), 'utf8')
+  return join(RUN_DIR, `${id}.json`)
+}
+
+async function readRegistry(mnt: string): Promise<string> {
+  return readFile(await registryPath(mnt), 'utf8')
 }

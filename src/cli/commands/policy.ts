@@ -9,6 +9,8 @@ export const usage = 'tierfs policy check FILE... | plan MOUNTPOINT [--json] | a
 interface PlanResult {
   rows: Array<{ policy: string; transition: string; files: number; bytes: number }>
   errors: Array<{ path?: string; message: string }>
+  /** All problems; `errors` lists the first ones. */
+  errorCount?: number
   files: number
   bytes: number
 }
@@ -47,6 +49,8 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
       out('policy\ttransition\tfiles\tbytes\n')
       for (const r of plan.rows) out(`${r.policy}\t${r.transition}\t${r.files}\t${r.bytes}\n`)
       for (const e of plan.errors) out(`error: ${e.path ?? ''} ${e.message}\n`)
+      const more = (plan.errorCount ?? plan.errors.length) - plan.errors.length
+      if (more > 0) out(`error: ... and ${more} more\n`)
       out(`total\t\t${plan.files}\t${plan.bytes}\n`)
       return 0
     }
