@@ -10,7 +10,8 @@
 //    getattr/readdir stats may carry bigint `atimeNs`, `mtimeNs`, `ctimeNs`; the stat array grows
 //    from 18 to 22 uint32 slots: three hold the sub-millisecond nanoseconds, the last the high 32
 //    bits of st_ino (`inoHigh`), so with `use_ino` a filesystem can give 64-bit inode numbers
-//    (tierfs gives every restore point its own inode space).
+//    (tierfs gives every restore point its own inode space). Stat times are signed, so times
+//    before 1970 survive (upstream packs them as unsigned milliseconds).
 // 2. Caller identity: the FUSE thread copies fuse_get_context()'s uid, gid, pid and umask into the
 //    first 16 bytes of its per-thread locals before waking JS; `fuse.callerContext` reads them
 //    from that buffer while an ops handler runs synchronously (only valid at handler entry, before
@@ -47,7 +48,7 @@ import { fileURLToPath } from 'node:url'
 
 const VERSION = '2.2.6'
 // Bump when any hunk changes: a tree patched with an older marker is refused (reinstall pristine).
-const MARKER = 'tierfs-patch-3'
+const MARKER = 'tierfs-patch-4'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const dir = path.join(root, 'node_modules', 'fuse-native')
 
@@ -98,6 +99,18 @@ static void capture_caller (fuse_thread_locals_t *l) {
   l->caller_gid = ctx->gid;
   l->caller_pid = ctx->pid;
   l->caller_umask = ctx->umask;
+}`],
+  ['signed stat times (before 1970)', `static void uint32s_to_timespec (struct timespec* ts, uint32_t** ints) {
+  uint64_t ms = uint32s_to_uint64(ints);
+  ts->tv_sec = ms / 1000;
+  ts->tv_nsec = (ms % 1000) * 1000000;
+}`, `static void uint32s_to_timespec (struct timespec* ts, uint32_t** ints) {
+  int64_t ms = (int64_t) uint32s_to_uint64(ints);
+  int64_t sec = ms / 1000;
+  int64_t rem = ms % 1000;
+  if (rem < 0) { rem += 1000; sec -= 1; }
+  ts->tv_sec = sec;
+  ts->tv_nsec = rem * 1000000;
 }`],
   ['stat carries sub-millisecond nanoseconds', `  uint32s_to_timespec(&stat->st_ctim, &ints);
 #endif`, `  uint32s_to_timespec(&stat->st_ctim, &ints);
@@ -292,9 +305,15 @@ const readU32 = os.endianness() === 'LE' ? (b, i) => b.readUInt32LE(i) : (b, i) 
 `],
   ['setStatTime helper', 'function getStatArray (stat) {\n', `// A non-negative bigint ns wins over the Date/ms field: ms go in the 64-bit slot, the rest in nsIdx.
 function setStatTime (ints, msIdx, nsIdx, ns, time) {
-  if (typeof ns !== 'bigint' || ns < 0n) return setDoubleInt(ints, msIdx, toDateMS(time))
-  setDoubleInt(ints, msIdx, Number(ns / 1000000n))
-  ints[nsIdx] = Number(ns % 1000000n)
+  if (typeof ns !== 'bigint') return setDoubleInt(ints, msIdx, toDateMS(time))
+  // Floor to whole ms (times before 1970 are negative), 64-bit two's complement in two slots.
+  let ms = ns / 1000000n
+  let sub = ns % 1000000n
+  if (sub < 0n) { sub += 1000000n; ms -= 1n }
+  const u = BigInt.asUintN(64, ms)
+  ints[msIdx] = Number(u & 0xffffffffn)
+  ints[msIdx + 1] = Number(u >> 32n)
+  ints[nsIdx] = Number(sub)
 }
 
 function getStatArray (stat) {

@@ -27,8 +27,11 @@ export interface MigratorConfig {
 
 export type MigratorDeps = {
   meta: Meta
-  /** Verified chunk reads, from whatever tier holds them; `forgetPack` closes a freed pack's cached access. */
-  chunks: { read(id: ChunkId): Promise<Buffer>; forgetPack(id: PackId): void }
+  /**
+   * Verified chunk reads, from whatever tier holds them (`prefetch` starts one without waiting);
+   * `forgetPack` closes a freed pack's cached access.
+   */
+  chunks: { read(id: ChunkId): Promise<Buffer>; prefetch(id: ChunkId): void; forgetPack(id: PackId): void }
   tiers: TierSet
   /** The namespace lock: freeing a pack re-checks references under it, so no seal interleaves. */
   lock: Mutex
@@ -319,6 +322,8 @@ export class Migrator {
     try {
       while (i < items.length && writer.size < packSize) {
         const item = items[i++] as CopyItem
+        // The next chunks' reads (disk, or a colder tier) overlap this one's hashing and encoding.
+        for (let k = i; k < Math.min(i + READ_AHEAD, items.length); k++) this.deps.chunks.prefetch((items[k] as CopyItem).id)
         const data = await this.deps.chunks.read(item.id)
         const entry = await writer.append(item.id, encodeChunk(data, { compress: this.config.compress }), data.length)
         moved.push({ item, offset: entry.offset, length: entry.length, codec: entry.codec })
@@ -419,6 +424,8 @@ async function verifyUpload(tier: ReturnType<TierSet['get']>, key: string, size:
   if (back.entries.length !== entries) throw TierfsError.corrupt(`upload of ${key} to ${tier.id}: trailer lists ${back.entries.length} chunks, expected ${entries}`)
 }
 
+/** Chunks read ahead while a pack is built. */
+const READ_AHEAD = 3
 /** Packs uploaded at once by one move (bounded again by the tier's maxConnections). */
 const MAX_UPLOADS = 4
 /** Local scratch a move may use for packs being uploaded: uploads * pack size stays below it. */

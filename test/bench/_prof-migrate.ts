@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { asTierId } from '../../src/ids.js'
 import { silentLogger } from '../../src/log.js'
-import { Migrator } from '../../src/policy/migrator.js'
+import { Migrator, T } from '../../src/policy/migrator.js'
 import { S3rverProcess } from '../support/s3rver-process.js'
 import { vfsStore, ROOT_CALLER } from '../support/vfs-store.js'
 import { s3Target, useTieringCredentials } from '../support/tiering-fixture.js'
 
 await useTieringCredentials()
 const s3 = await S3rverProcess.start({ buckets: ['prof'] })
-const fx = await vfsStore({ targets: { s3: s3Target(s3.endpoint, 'prof') } as never })
+const fx = await vfsStore({ targets: { s3: s3Target(s3.endpoint, 'prof', process.env.MPT ? { multipartThreshold: Number(process.env.MPT) } : {}) } as never })
 const { vfs, store } = fx
 const MiB = 1 << 20
 const inos = []
@@ -24,5 +24,6 @@ const mig = new Migrator({ meta: store.meta, chunks: store.chunks, tiers: store.
 const t0 = performance.now()
 const r = await mig.moveFiles(inos)
 console.log('moved', r.filesMoved, r.packsWritten, ((performance.now() - t0) / 1000).toFixed(2), 's', (256 / ((performance.now() - t0) / 1000)).toFixed(1), 'MiB/s')
+console.log(JSON.stringify(Object.fromEntries(Object.entries(T).map(([k, v]) => [k, Math.round(v)]))))
 await fx.close()
 await s3.destroy()

@@ -21,16 +21,14 @@
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { fioRandRead, mustRun, q, timed, timedSh, workload } from './bench-run.js'
 import { busyness, describeMachine, machineText, type Machine } from './machine.js'
 import { runMemory } from './memory-run.js'
 import { markdownTable, speedRatio, type Row } from './report-table.js'
-import { cpuSeconds, liveSubjects, nativeSubject, passthroughSubject, tierfsSubject, type Subject, type SubjectName } from './subjects.js'
+import { cpuSeconds, keepLogsOnFailure, liveSubjects, nativeSubject, OUT_DIR, passthroughSubject, tierfsSubject, type Subject, type SubjectName } from './subjects.js'
 
 const MiB = 1024 * 1024
-const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
 
 interface Options { quick: boolean; memory: boolean; reps: number }
 
@@ -145,6 +143,8 @@ async function dedupRow(src: string, row: Row): Promise<void> {
     row.runs.tierfs = [s1 / MiB, s2 / MiB]
     row.text = { tierfs: `${(s1 / MiB).toFixed(1)} MiB → ${(s2 / MiB).toFixed(1)} MiB (+${pct.toFixed(3)}%)` }
     row.targetText = `< 1% increase ${pct < 1 ? '**met**' : '**MISSED**'}`
+  } catch (err) {
+    throw await keepLogsOnFailure(err)
   } finally {
     await t.close()
   }
@@ -177,6 +177,8 @@ async function perf(opts: Options, machine: Machine, base: string): Promise<{ ta
       return peak === undefined ? '—' : `${mib(peak)} (idle after mount: ${mib(s.idleRssKb)})`
     }
     rows.rss.text = { passthrough: await rssText(subjects[1] as Subject), tierfs: await rssText(subjects[2] as Subject) }
+  } catch (err) {
+    throw await keepLogsOnFailure(err)
   } finally {
     for (const s of subjects) await s.close().catch((err: unknown) => log(`closing ${s.name}: ${String(err)}`))
   }
@@ -221,7 +223,7 @@ async function main(): Promise<void> {
     const machine = await describeMachine(base)
     const result = opts.memory ? await runMemory(opts.quick, machine, base, log) : await perf(opts, machine, base)
     process.stdout.write(result.table + '\n')
-    const outDir = process.env.BENCH_OUT_DIR ?? join(ROOT, 'bench-out')
+    const outDir = OUT_DIR
     await mkdir(outDir, { recursive: true })
     const name = `foundation-${opts.memory ? 'memory' : 'perf'}${opts.quick ? '-quick' : ''}-${started.toISOString().replace(/[:.]/g, '-')}`
     await writeFile(join(outDir, `${name}.json`), JSON.stringify({

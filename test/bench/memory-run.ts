@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { workload } from './bench-run.js'
 import { machineText, type Machine } from './machine.js'
 import { markdownTable, type Row } from './report-table.js'
-import { cpuSeconds, procMemKb, tierfsSubject } from './subjects.js'
+import { cpuSeconds, keepLogsOnFailure, procMemKb, tierfsSubject } from './subjects.js'
 
 const MiB = 1024 * 1024
 
@@ -84,6 +84,8 @@ export async function runMemory(quick: boolean, machine: Machine, _base: string,
       `peak ${mib(c.phase.peakRssKb)}; ${c.phase.seconds.toFixed(1)} s (${Math.round(files / (c.value.ms / 1000))} files/s); daemon ${cpu(c.phase)}`)
     row(`↳ their seal backlog (until staging is empty)`, `peak ${mib(s2.phase.peakRssKb)}, after ${mib(s2.phase.endRssKb)}; ${s2.phase.seconds.toFixed(1)} s; daemon ${cpu(s2.phase)}`)
     row(`tierfs status --json over ${Number(st.value.files).toLocaleString('en-US')} files`, `peak ${mib(st.phase.peakRssKb)}; ${st.phase.seconds.toFixed(1)} s; daemon ${cpu(st.phase)}`)
+  } catch (err) {
+    throw await keepLogsOnFailure(err)
   } finally {
     await t.close()
   }

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { run, tempMount, type TestMount } from '../support/tierfs-mount.js'
+import { ROOT, run, tempMount, type TestMount } from '../support/tierfs-mount.js'
 
 export type SubjectName = 'native' | 'passthrough' | 'tierfs'
 
@@ -39,6 +39,14 @@ function track<S extends Subject>(s: S): S {
   }
   liveSubjects.add(s)
   return s
+}
+
+/** Keeps the logs of every open tierfs subject before a failed run cleans up; returns `err` annotated. */
+export async function keepLogsOnFailure(err: unknown): Promise<unknown> {
+  const kept: string[] = []
+  for (const s of liveSubjects) if ('keepLogs' in s) kept.push(await (s as TierfsSubject).keepLogs())
+  if (kept.length > 0 && err instanceof Error) err.message += `\n(tierfs daemon logs kept in ${kept.join(', ')})`
+  return err
 }
 
 /** The TypeScript loader the bench and its children run under. */
@@ -142,7 +150,12 @@ function readyLine(child: ChildProcess): Promise<void> {
 export interface TierfsSubject extends Subject {
   readonly mount: TestMount
   status(): Promise<Record<string, any>>
+  /** Copies the daemon's logs to the bench output directory (before a failed run cleans up); returns where. */
+  keepLogs(): Promise<string>
 }
+
+/** Where results (and the logs of failed runs) go: $BENCH_OUT_DIR, else bench-out/ in the project. */
+export const OUT_DIR = process.env.BENCH_OUT_DIR ?? join(ROOT, 'bench-out')
 
 /** A fresh tierfs store mounted through the CLI (detached daemon), via the test harness. */
 export async function tierfsSubject(config?: Record<string, unknown>): Promise<TierfsSubject> {
@@ -177,6 +190,12 @@ export async function tierfsSubject(config?: Record<string, unknown>): Promise<T
       return performance.now() - t0
     },
     peakRssKb: notePeak,
+    async keepLogs() {
+      const dest = join(OUT_DIR, `tierfs-failed-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+      await mkdir(dest, { recursive: true })
+      await cp(join(m.store, 'log'), dest, { recursive: true }).catch(() => undefined)
+      return dest
+    },
     close: () => m.cleanup(),
   })
 }

@@ -7,7 +7,8 @@
  * Run from the project root, as root (FUSE and drop_caches), after `npx tsc -p tsconfig.json`:
  *   node --import @tapjs/typescript/import test/bench/tiering.bench.ts           full (1 GiB, 1,000,000 files, 3 runs)
  *   node --import @tapjs/typescript/import test/bench/tiering.bench.ts --quick   256 MiB, 100,000 files, 2 runs
- *   (--reps N overrides the run count; --no-plan skips the million-file plan)
+ *   (--reps N overrides the run count; --no-plan skips the million-file plan; --only migrate,read,plan
+ *   runs only those rows)
  * Needs rclone (scripts/setup.sh --bench, or apt-get install -y rclone).
  *
  * Rows:
@@ -41,14 +42,18 @@ import { S3RVER_PROFILE, chainPolicy, s3Keys, s3Target, useTieringCredentials, w
 const MiB = 1024 * 1024
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
 
-interface Options { quick: boolean; reps: number; plan: boolean }
+type Part = 'migrate' | 'read' | 'plan'
+interface Options { quick: boolean; reps: number; parts: Set<Part> }
 
 function parseArgs(argv: string[]): Options {
   const quick = argv.includes('--quick')
   const i = argv.indexOf('--reps')
   const reps = i >= 0 ? Number(argv[i + 1]) : quick ? 2 : 3
   if (!Number.isInteger(reps) || reps < 1) throw new Error('--reps needs a positive integer')
-  return { quick, reps, plan: !argv.includes('--no-plan') }
+  const only = argv.indexOf('--only')
+  const parts = new Set<Part>(only >= 0 ? (argv[only + 1] ?? '').split(',') as Part[] : ['migrate', 'read', 'plan'])
+  if (argv.includes('--no-plan')) parts.delete('plan')
+  return { quick, reps, parts }
 }
 
 interface Row {
@@ -128,7 +133,7 @@ async function migrateRows(opts: Options, s3: S3rverProcess, base: string, rows:
   for (let i = 0; i < files; i++) await workload(['gen', join(src, `f${i}.bin`), String(size), `tiering-bench-${i}`])
   await s3.createBucket('tierfs-migrate')
   await s3.createBucket('rclone-migrate')
-  const m = await tempMount({ config: { targets: { 's3-bench': s3Target(s3.endpoint, 'tierfs-migrate') }, migrate: { schedule: '' } } })
+  const m = await tempMount({ config: { targets: { 's3-bench': s3Target(s3.endpoint, 'tierfs-migrate', process.env.MPT ? { multipartThreshold: Number(process.env.MPT) } : {}) }, migrate: { schedule: '' } } })
   try {
     await mkdir(join(m.mnt, 'hbase'))
     await mustRun('cp', ['-r', ...Array.from({ length: files }, (_, i) => join(src, `f${i}.bin`)), join(m.mnt, 'hbase')])
@@ -237,9 +242,9 @@ async function main(): Promise<void> {
   try {
     const machine = await describeMachine(base)
     const rcloneVersion = (await mustRun('rclone', ['version'])).split('\n')[0] ?? 'rclone'
-    await migrateRows(opts, s3, base, rows)
-    daemonPeakRssKb = (await readRows(opts, s3, base, rows)).daemonPeakRssKb
-    if (opts.plan) {
+    if (opts.parts.has('migrate')) await migrateRows(opts, s3, base, rows)
+    if (opts.parts.has('read')) daemonPeakRssKb = (await readRows(opts, s3, base, rows)).daemonPeakRssKb
+    if (opts.parts.has('plan')) {
       const n = opts.quick ? 100_000 : 1_000_000
       log(`plan over ${n.toLocaleString('en-US')} files`)
       plan = await runPlan(n, log)

@@ -1,4 +1,4 @@
-// Typed view of fuse-native 2.2.6 as patched by scripts/patch-fuse-native.mjs (tierfs-patch-3).
+// Typed view of fuse-native 2.2.6 as patched by scripts/patch-fuse-native.mjs (tierfs-patch-4).
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 
