@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { TierfsError } from '../errors.js'
 import { asIno, asPackId, type ChunkId, type Ino, type PackId, type TierId } from '../ids.js'
 import { packKey } from '../chunk/chunk-store.js'
-import { encodeChunk } from '../chunk/codec.js'
+import { CODEC_NONE, encodeChunk } from '../chunk/codec.js'
 import { PackWriter } from '../chunk/pack-writer.js'
 import { readTrailer, type RandomAccess } from '../chunk/pack-reader.js'
 import type { Logger } from '../log.js'
@@ -15,6 +15,8 @@ import { clearStrays, dropStray, noteStray, noteStrayIn, strayName } from '../st
 import type { Mutex } from '../vfs/mutex.js'
 import type { PolicySet } from './decide.js'
 import { walkFiles } from './namespace-walk.js'
+import { CompressionProbe } from './compress-probe.js'
+import { PackImage } from './pack-image.js'
 import { planPass, PlanTally, type PlanSummary, type PlannedItem } from './planner.js'
 
 export interface MigratorConfig {
@@ -35,7 +37,7 @@ export type MigratorDeps = {
   tiers: TierSet
   /** The namespace lock: freeing a pack re-checks references under it, so no seal interleaves. */
   lock: Mutex
-  /** Local scratch directory (on the block tier) where outgoing packs are built. */
+  /** Local scratch directory (on the block tier) where outgoing packs too big to hold in memory are built. */
   outgoing: string
   log: Logger
   /** Removes a file from the namespace (then: delete). */
@@ -59,8 +61,9 @@ export interface PassReport {
 
 /**
  * Executes policy decisions: copy -> verify -> commit -> free.
- *  1. copy: chunks of the files to move are read (verified) and appended to new packs built
- *     locally for the destination (pack size per destination kind), then uploaded;
+ *  1. copy: chunks of the files to move are read (verified) and appended to new packs for the
+ *     destination (pack size per destination kind; built in memory, or as scratch files on the
+ *     block tier when too big to hold), several uploads at a time;
  *  2. verify: the uploaded object's size, and where the tier can be read back, its trailer;
  *  3. commit: one metadata batch repoints every chunk (refs kept) and records the new pack;
  *  4. free: source packs left with no live bytes are deleted from their tier, after a commit made
@@ -116,7 +119,12 @@ export class Migrator {
     const seen = new Set<Ino>()
     const unsettled = await this.unsettled()
     let bytes = 0
-    for await (const item of planPass(this.deps, set, nowMs, (path, message) => report.errors.push({ path, message }), unsettled)) {
+    let unlisted = 0
+    const onError = (path: string, message: string): void => {
+      if (report.errors.length < MAX_PLAN_ERRORS) report.errors.push({ path, message })
+      else unlisted++
+    }
+    for await (const item of planPass(this.deps, set, nowMs, onError, unsettled)) {
       if (seen.has(item.ino)) continue
       seen.add(item.ino)
       if (item.action === 'delete') deletes.push(item)
@@ -125,6 +133,7 @@ export class Migrator {
         bytes += item.size
       }
     }
+    if (unlisted > 0) report.errors.push({ message: `and ${unlisted} more files whose policy could not be applied` })
     if (opts.dryRun === true) return { ...report, planned: [...moves, ...deletes] }
     await this.clearStrays()
     // Marked files no policy moves any more (deleted, or unmatched): their chunks stay readable
@@ -278,8 +287,9 @@ export class Migrator {
   /**
    * Copies chunks into new packs on `dest`, verifies each upload and commits the new locations.
    * Packs are built one at a time (reading and encoding chunks is work on this thread) while up to
-   * `uploads` finished ones travel, so building overlaps the network; scratch space on the block
-   * tier is at most uploads + 1 packs. Each pack's commit stands alone. Each move is a
+   * `uploads` finished ones travel, so building overlaps the network; packs held at once (in
+   * memory, or as scratch files for big cold packs) are at most uploads + 1, within
+   * SCRATCH_BYTES. Each pack's commit stands alone. Each move is a
    * compare-and-set on the chunk's location when it was read, so a chunk that a seal or repack
    * relocated meanwhile stays where they put it. The first failure stops the building; uploads
    * under way finish (or fail) before it is thrown.
@@ -290,15 +300,16 @@ export class Migrator {
     const uploads = Math.max(1, Math.min(MAX_UPLOADS, tier.capabilities.maxConnections, Math.floor(SCRATCH_BYTES / packSize)))
     await mkdir(this.deps.outgoing, { recursive: true })
     const running = new Set<Promise<void>>()
+    const probe = new CompressionProbe(this.config.compress)
     let failed: { err: unknown } | undefined
     let i = 0
     try {
       while (i < items.length && failed === undefined) {
-        const built = await this.buildPack(items, i, packSize)
+        const built = await this.buildPack(items, i, packSize, probe)
         i = built.next
         while (running.size >= uploads && failed === undefined) await Promise.race(running)
         if (failed !== undefined) {
-          await rm(built.local, { force: true })
+          await discard(built)
           break
         }
         const shipping: Promise<void> = this.ship(tier, built, report)
@@ -312,29 +323,42 @@ export class Migrator {
     if (failed !== undefined) throw failed.err
   }
 
-  /** Appends chunks from `items[from]` on into a new local pack until it reaches `packSize`. */
-  private async buildPack(items: CopyItem[], from: number, packSize: number): Promise<BuiltPack> {
+  /**
+   * Appends chunks from `items[from]` on into a new pack until it reaches `packSize`: in memory
+   * when a pack that size may be held (object tiers), else as a file in the scratch directory.
+   */
+  private async buildPack(items: CopyItem[], from: number, packSize: number, probe: CompressionProbe): Promise<BuiltPack> {
     const packId = asPackId(randomBytes(16).toString('hex'))
+    const inMemory = packSize <= MEMORY_PACK_MAX
     const local = join(this.deps.outgoing, `${packId}.pack`)
-    const writer = await PackWriter.create(local, packId)
+    const image = inMemory ? new PackImage(packId) : undefined
+    const writer = inMemory ? undefined : await PackWriter.create(local, packId)
+    const out = (image ?? writer) as PackImage | PackWriter
     const moved: BuiltPack['moved'] = []
     let i = from
     try {
-      while (i < items.length && writer.size < packSize) {
+      while (i < items.length && out.size < packSize) {
         const item = items[i++] as CopyItem
         // The next chunks' reads (disk, or a colder tier) overlap this one's hashing and encoding.
         for (let k = i; k < Math.min(i + READ_AHEAD, items.length); k++) this.deps.chunks.prefetch((items[k] as CopyItem).id)
         const data = await this.deps.chunks.read(item.id)
-        const entry = await writer.append(item.id, encodeChunk(data, { compress: this.config.compress }), data.length)
+        const encoded = encodeChunk(data, { compress: probe.tryNext })
+        probe.record(encoded.codec !== CODEC_NONE)
+        const entry = image !== undefined ? image.append(item.id, encoded, data.length) : await (writer as PackWriter).append(item.id, encoded, data.length)
         moved.push({ item, offset: entry.offset, length: entry.length, codec: entry.codec })
       }
-      const { size, entries } = await writer.finish()
-      return { packId, key: packKey(packId), local, size, entries: entries.length, moved, next: i }
+      const key = packKey(packId)
+      if (image !== undefined) {
+        const { data, entries } = image.finish()
+        return { packId, key, source: { data }, size: data.length, entries: entries.length, moved, next: i }
+      }
+      const { size, entries } = await (writer as PackWriter).finish()
+      return { packId, key, source: { file: local }, size, entries: entries.length, moved, next: i }
     } catch (err) {
-      await rm(local, { force: true })
+      if (writer !== undefined) await rm(local, { force: true })
       throw err
     } finally {
-      await writer.close()
+      await writer?.close()
     }
   }
 
@@ -346,7 +370,7 @@ export class Migrator {
     try {
       await noteStray(meta, tier.id, p.key)
       noted = true
-      await tier.put(p.key, { file: p.local })
+      await tier.put(p.key, p.source)
       await verifyUpload(tier, p.key, p.size, p.entries)
       const rec: PackRecord = { id: p.packId, tier: tier.id, key: p.key, state: 'sealed', size: p.size, liveBytes: 0, chunkCount: p.entries, createdMs: Date.now() }
       const txn = meta.begin().putPack(rec).deleteSys(strayName(tier.id, p.key))
@@ -356,7 +380,7 @@ export class Migrator {
       report.packsWritten++
       report.chunksCopied += p.moved.length
     } finally {
-      await rm(p.local, { force: true })
+      await discard(p)
       if (noted && !committed) await this.removeUpload(tier, p.key)
     }
   }
@@ -428,14 +452,17 @@ async function verifyUpload(tier: ReturnType<TierSet['get']>, key: string, size:
 const READ_AHEAD = 3
 /** Packs uploaded at once by one move (bounded again by the tier's maxConnections). */
 const MAX_UPLOADS = 4
-/** Local scratch a move may use for packs being uploaded: uploads * pack size stays below it. */
-const SCRATCH_BYTES = 128 * 1024 * 1024
+/** Memory or scratch space a move may use for packs being uploaded: uploads * pack size stays within it. */
+const SCRATCH_BYTES = 96 * 1024 * 1024
 
-/** A pack built in the scratch directory, ready to upload. */
+/** Packs up to this size are built in memory (at most MAX_UPLOADS + 1 of them at a time). */
+const MEMORY_PACK_MAX = 32 * 1024 * 1024
+
+/** A pack built in memory or in the scratch directory, ready to upload. */
 interface BuiltPack {
   packId: PackId
   key: string
-  local: string
+  source: { data: Buffer } | { file: string }
   size: number
   entries: number
   moved: Array<{ item: CopyItem; offset: number; length: number; codec: number }>
@@ -453,6 +480,11 @@ const MOVING = 'moving/'
 interface CopyItem {
   id: ChunkId
   from: { pack: PackId; offset: number }
+}
+
+/** Removes a built pack's scratch file, if it has one. */
+async function discard(p: BuiltPack): Promise<void> {
+  if ('file' in p.source) await rm(p.source.file, { force: true })
 }
 
 function emptyReport(): PassReport {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { asTierId } from '../../src/ids.js'
 import { silentLogger } from '../../src/log.js'
-import { Migrator, T } from '../../src/policy/migrator.js'
+import { Migrator } from '../../src/policy/migrator.js'
 import { S3rverProcess } from '../support/s3rver-process.js'
 import { vfsStore, ROOT_CALLER } from '../support/vfs-store.js'
 import { s3Target, useTieringCredentials } from '../support/tiering-fixture.js'
@@ -20,10 +20,13 @@ for (let f = 0; f < 8; f++) {
 await vfs.sealAll()
 for (let f = 0; f < 8; f++) inos.push({ ino: await vfs.resolve(`/f${f}`), path: `/f${f}`, to: asTierId('s3') })
 const mig = new Migrator({ meta: store.meta, chunks: store.chunks, tiers: store.tiers, lock: vfs.lock, log: silentLogger, outgoing: fx.dir + '/block/outgoing', deleteFile: async () => {}, setTier: async () => {} },
-  { objectPackSize: 32 * MiB, coldPackSize: 256 * MiB, maxBytesPerPass: 1e15, compress: true })
+  { objectPackSize: 32 * MiB, coldPackSize: 256 * MiB, maxBytesPerPass: 1e15, compress: process.env.NOZ === undefined })
+const { Session } = await import('node:inspector/promises')
+const session = new Session(); session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start')
 const t0 = performance.now()
 const r = await mig.moveFiles(inos)
+const { profile } = await session.post('Profiler.stop') as { profile: unknown }
+await (await import('node:fs/promises')).writeFile('/tmp/prof/mig.cpuprofile', JSON.stringify(profile))
 console.log('moved', r.filesMoved, r.packsWritten, ((performance.now() - t0) / 1000).toFixed(2), 's', (256 / ((performance.now() - t0) / 1000)).toFixed(1), 'MiB/s')
-console.log(JSON.stringify(Object.fromEntries(Object.entries(T).map(([k, v]) => [k, Math.round(v)]))))
 await fx.close()
 await s3.destroy()

@@ -133,7 +133,7 @@ async function migrateRows(opts: Options, s3: S3rverProcess, base: string, rows:
   for (let i = 0; i < files; i++) await workload(['gen', join(src, `f${i}.bin`), String(size), `tiering-bench-${i}`])
   await s3.createBucket('tierfs-migrate')
   await s3.createBucket('rclone-migrate')
-  const m = await tempMount({ config: { targets: { 's3-bench': s3Target(s3.endpoint, 'tierfs-migrate', process.env.MPT ? { multipartThreshold: Number(process.env.MPT) } : {}) }, migrate: { schedule: '' } } })
+  const m = await tempMount({ config: { targets: { 's3-bench': s3Target(s3.endpoint, 'tierfs-migrate') }, migrate: { schedule: '' } } })
   try {
     await mkdir(join(m.mnt, 'hbase'))
     await mustRun('cp', ['-r', ...Array.from({ length: files }, (_, i) => join(src, `f${i}.bin`)), join(m.mnt, 'hbase')])
@@ -168,7 +168,25 @@ async function migrateRows(opts: Options, s3: S3rverProcess, base: string, rows:
   }
 }
 
-async function readRows(opts: Options, s3: S3rverProcess, base: string, rows: { read: Row }): Promise<{ daemonPeakRssKb: number }> {
+/**
+ * The pack objects read as tierfs reads them, without tierfs: one ranged GetObject per MiB (about
+ * one chunk), three at a time (a read and two chunks of read-ahead). Says how much of the gap to a
+ * whole-object GET is the request count.
+ */
+async function rangedGets(client: S3Client, bucket: string, keys: Array<{ key: string; size: number }>): Promise<number> {
+  const ranges = keys.flatMap((k) => Array.from({ length: Math.ceil(k.size / MiB) }, (_, i) => ({ key: k.key, start: i * MiB, end: Math.min(k.size, (i + 1) * MiB) - 1 })))
+  let next = 0
+  const t0 = performance.now()
+  await Promise.all(Array.from({ length: 3 }, async () => {
+    for (let r = ranges[next++]; r !== undefined; r = ranges[next++]) {
+      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: r.key, Range: `bytes=${r.start}-${r.end}` }))
+      await pipeline(res.Body as Readable, createWriteStream('/dev/null'))
+    }
+  }))
+  return (performance.now() - t0) / 1000
+}
+
+async function readRows(opts: Options, s3: S3rverProcess, base: string, rows: { read: Row; ranged: number[] }): Promise<{ daemonPeakRssKb: number }> {
   const bytes = (opts.quick ? 256 : 1024) * MiB
   const src = join(base, 'read-src.bin')
   await workload(['gen', src, String(bytes), 'tiering-bench-read'])
@@ -213,6 +231,10 @@ async function readRows(opts: Options, s3: S3rverProcess, base: string, rows: { 
             // The packs hold the file's bytes plus record headers and trailers: speed of the file's bytes.
             rows.read.peer.push(bytes / MiB / seconds)
             log(`  ${seconds.toFixed(1)} s (${(got / MiB).toFixed(1)} MiB of packs)`)
+            await dropCaches()
+            const ranged = await rangedGets(client, 'tierfs-read', keys)
+            rows.ranged.push(bytes / MiB / ranged)
+            log(`  the same in 1 MiB ranged GETs, 3 at a time: ${ranged.toFixed(1)} s`)
           }
         }
       }
@@ -232,6 +254,7 @@ async function main(): Promise<void> {
   const base = await mkdtemp(join(tmpdir(), 'tierfs-tiering-bench-'))
   const started = new Date()
   const big = opts.quick ? '256 MiB' : '1 GiB'
+  const ranged: number[] = []
   const rows = {
     migrate: { test: `migrate ${big} of sealed files (16) block -> s3rver (\`policy apply\`)`, unit: 'MiB/s', tierfs: [], peer: [], peerName: 'rclone copy (same files, plain dir -> same s3rver)', target: 1.0 } as Row,
     read: { test: `sequential read of a ${big} file on the object tier, chunk cache and page cache cold (dd bs=1M)`, unit: 'MiB/s', tierfs: [], peer: [], peerName: 'GetObject of its packs, streamed to /dev/null (AWS SDK)', target: 0.8 } as Row,
@@ -243,7 +266,7 @@ async function main(): Promise<void> {
     const machine = await describeMachine(base)
     const rcloneVersion = (await mustRun('rclone', ['version'])).split('\n')[0] ?? 'rclone'
     if (opts.parts.has('migrate')) await migrateRows(opts, s3, base, rows)
-    if (opts.parts.has('read')) daemonPeakRssKb = (await readRows(opts, s3, base, rows)).daemonPeakRssKb
+    if (opts.parts.has('read')) daemonPeakRssKb = (await readRows(opts, s3, base, { read: rows.read, ranged })).daemonPeakRssKb
     if (opts.parts.has('plan')) {
       const n = opts.quick ? 100_000 : 1_000_000
       log(`plan over ${n.toLocaleString('en-US')} files`)
@@ -266,6 +289,7 @@ async function main(): Promise<void> {
         `| \`policy plan\` over ${plan.files.toLocaleString('en-US')} files (migrator.plan in-process; metadata written through the Meta API in ${plan.buildSeconds.toFixed(0)} s) | ${plan.planSeconds.toFixed(1)} s (${Math.round(plan.files / plan.planSeconds).toLocaleString('en-US')} files/s), peak RSS ${Math.round(plan.peakRssKb / 1024)} MiB (${Math.round(plan.rssBeforeKb / 1024)} MiB before) | — | — | — |`,
       ]),
       '',
+      ...(ranged.length === 0 ? [] : [`The read row's packs fetched the way tierfs fetches them (one ranged GetObject per MiB, 3 at a time, no tierfs): ${cell(ranged, 'MiB/s')}.`]),
       `tierfs daemon peak RSS over the read rows: ${Math.round(daemonPeakRssKb / 1024)} MiB.`,
       ...(plan === undefined ? [] : [`The plan found ${plan.planned.toLocaleString('en-US')} files to act on: ${plan.rows.map((r) => `${r.policy} ${r.transition} ${r.files.toLocaleString('en-US')}`).join('; ')}.`]),
     ]
@@ -276,7 +300,7 @@ async function main(): Promise<void> {
     const name = `tiering${opts.quick ? '-quick' : ''}-${started.toISOString().replace(/[:.]/g, '-')}`
     await writeFile(join(outDir, `${name}.json`), JSON.stringify({
       bench: 'tiering', quick: opts.quick, reps: opts.reps, startedAt: started.toISOString(),
-      seconds: Math.round((Date.now() - started.getTime()) / 1000), machine, rows, plan, daemonPeakRssKb,
+      seconds: Math.round((Date.now() - started.getTime()) / 1000), machine, rows, rangedGets: ranged, plan, daemonPeakRssKb,
     }, null, 2) + '\n')
     await writeFile(join(outDir, `${name}.md`), table + '\n')
     log(`results: ${join(outDir, name)}.json and .md`)

@@ -67,6 +67,19 @@ t.test('chunks shared with a file that must stay on block are held warm', async 
   await coldRemount(t, m, '6d')
   t.equal(await sha256File(b), bSha, 'b.bin reads back exact from object')
   t.equal(await sha256File(c), cSha, 'c.bin reads back exact from object')
+
+  // By hand, whatever the policies say: the tree back to block.
+  const manual = JSON.parse(await ok(t, m, ['migrate', join(m.mnt, 'archive'), '-r', '--to', 'block', '--json'])) as { filesMoved: number; errors: unknown[] }
+  t.equal(manual.filesMoved, 2, 'tierfs migrate -r --to block moved both files')
+  t.same(manual.errors, [])
+  t.equal(await xattr(b, 'user.tierfs.tier'), 'block')
+  t.equal((await tierBytes(m)).object ?? 0, 0, 'the object packs were freed')
+  await coldRemount(t, m, '6d')
+  t.equal(await sha256File(b), bSha, 'b.bin reads back exact from block')
+  t.equal(await sha256File(c), cSha, 'c.bin reads back exact from block')
+  const bad = await m.cli(['migrate', b, '--to', 'nowhere'])
+  t.equal(bad.code, 2)
+  t.match(bad.stderr, /unknown tier or target "nowhere" \(known: block, object, cold\)/, 'an unknown destination is named')
   await m.umount()
   await fsckClean(t, m, 'placement')
 })

@@ -5,14 +5,26 @@ import { inMount } from './migrate.js'
 
 export const usage = 'tierfs recall PATH... [-r] [--wait]'
 
-/** Starts recalls of the cold data of files or trees (batched per pack); --wait until all is warm. */
+/** Longest pause between two checks of a --wait (archive recalls take minutes to hours). */
+const MAX_POLL_MS = 30_000
+
+/**
+ * Starts recalls of the cold data of files or trees (batched per pack); --wait until all is warm.
+ * The wait is a loop of short requests, not one request held open for the hours an archive
+ * recall may take; each asks again for any recall that failed or expired meanwhile.
+ */
 export async function run(argv: string[], out: (s: string) => void): Promise<number> {
   const args = parseArgs(argv, { bool: ['-r', '--recursive', '--wait', '--json'] })
   if (args.positional.length === 0) throw new TierfsError('CONFIG', `usage: ${usage}`)
   const { mountpoint, paths } = await inMount(args.positional)
-  const r = await callMount<{ files: number; packs: number; warm: number }>(mountpoint, 'recall', {
-    paths, recursive: args.flags.has('-r') || args.flags.has('--recursive'), wait: args.flags.has('--wait'),
+  const ask = (): Promise<{ files: number; packs: number; warm: number }> => callMount(mountpoint, 'recall', {
+    paths, recursive: args.flags.has('-r') || args.flags.has('--recursive'), wait: false,
   })
+  let r = await ask()
+  for (let pause = 1000; args.flags.has('--wait') && r.warm < r.packs; pause = Math.min(MAX_POLL_MS, Math.ceil(pause * 1.5))) {
+    await new Promise((ok) => setTimeout(ok, pause))
+    r = await ask()
+  }
   out(args.flags.has('--json') ? JSON.stringify(r) + '\n' : `${r.files} files, ${r.packs} cold packs, ${r.warm} warm${r.warm < r.packs ? ' (recalling)' : ''}\n`)
   return 0
 }
