@@ -107,17 +107,7 @@ export async function clockOffset(t: Test, m: TestMount, offset: string): Promis
   await ok(t, m, ['debug', 'clock-offset', m.mnt, offset])
 }
 
-export interface PassReport {
-  filesMoved: number
-  bytesMoved: number
-  chunksCopied: number
-  packsWritten: number
-  packsFreed: number
-  bytesFreed: number
-  filesDeleted: number
-  chunksHeldWarm: number
-  errors: Array<{ path?: string; message: string }>
-}
+export type { PassReport } from '../../src/policy/migrator.js'
 
 /** `tierfs policy apply MNT --json`: the pass report and the exit code. */
 export async function apply(m: TestMount): Promise<{ code: number; report: PassReport; stderr: string }> {
