@@ -11,7 +11,9 @@
  *   node --import @tapjs/typescript/import test/bench/foundation.bench.ts --memory   tierfs daemon peak RSS: a 10 GiB
  *                                                                              file, then 1,000,000 small files
  *   (--memory --quick: 1 GiB and 100,000 files; --reps N overrides the run count)
- * Needs fio (scripts/setup.sh --bench, or apt-get install -y fio).
+ * Needs fio (scripts/setup.sh --bench, or apt-get install -y fio). A run that fails keeps the
+ * tierfs daemon's logs in bench-out/tierfs-failed-<time>/ and exits 1 (the memory mode still
+ * prints the phases it measured). Ctrl-C unmounts everything it mounted.
  *
  * Method: every timed row runs `reps` times; the order of the three filesystems alternates
  * (native, passthrough, tierfs; then the reverse) and the table shows the median with the range.
@@ -223,6 +225,7 @@ async function main(): Promise<void> {
     const machine = await describeMachine(base)
     const result = opts.memory ? await runMemory(opts.quick, machine, base, log) : await perf(opts, machine, base)
     process.stdout.write(result.table + '\n')
+    if ('failed' in result && result.failed) process.exitCode = 1
     const outDir = OUT_DIR
     await mkdir(outDir, { recursive: true })
     const name = `foundation-${opts.memory ? 'memory' : 'perf'}${opts.quick ? '-quick' : ''}-${started.toISOString().replace(/[:.]/g, '-')}`
