@@ -1,11 +1,7 @@
 import t from 'tap'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { asVersion, ROOT_INO } from '../../src/ids.js'
 import { attrs, collectAll, ManualClock, openMeta } from './helpers.js'
-
-setFlagsFromString('--expose-gc')
-const gc = runInNewContext('gc') as () => void
+import { gc } from '../support/gc.js'
 
 const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
 const names = async (it: AsyncIterable<{ name: string }>): Promise<string[]> => (await collectAll(it)).map((e) => e.name)

@@ -5,6 +5,7 @@ import type { Test } from 'tap'
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { S3RVER_KEY, S3rverProcess } from './s3rver-process.js'
 import { startGlacierServer, TEST_KEYS, TEST_REGION, type GlacierServer } from './glacier-server.js'
+import type { PassReport } from '../../src/policy/migrator.js'
 import { run, type TestMount } from './tierfs-mount.js'
 import { pseudoRandom, sha256File, sleep } from './e2e-io.js'
 
