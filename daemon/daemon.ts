@@ -1,3 +1,4 @@
+import { CronJob } from 'cron'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { isAbsolute, join } from 'node:path'
@@ -55,6 +56,7 @@ export class Daemon {
   private mounted: Mounted | undefined
   private control: Server | undefined
   private timers: NodeJS.Timeout[] = []
+  private pruneJob: CronJob | undefined
   private logStream: WriteStream | undefined
   private stopping: Promise<void> | undefined
   log: Logger = jsonLogger((l) => process.stderr.write(l))
@@ -116,6 +118,7 @@ export class Daemon {
     this.timers.push(reload)
     this.tiering = new Tiering({ store, vfs, log: this.log, policies: () => this.policies?.set ?? new PolicyDir('').set, nowMs: this.nowMs })
     this.tiering.start()
+    this.schedulePrune(store.config.prune.schedule)
     this.checkpoints = new Checkpoints({ store, sealAll: () => vfs.sealAll(), log: this.log })
     await this.checkpoints.start()
     if (store.config.metrics.port > 0) {
@@ -151,6 +154,23 @@ export class Daemon {
     }, 2000)
     t.unref()
     this.timers.push(t)
+  }
+
+  /** Prunes on the config's schedule (retention, then garbage collection), logging what it freed. */
+  private schedulePrune(schedule: string): void {
+    if (schedule === '') return
+    const tick = async (): Promise<void> => {
+      try {
+        const r = await this.prune(false)
+        this.log.info('scheduled prune finished', {
+          pointsRemoved: r.pointsRemoved.length, versionsDropped: r.versionsDropped, chunksFreed: r.chunksFreed,
+          packsDeleted: r.packsDeleted, packsRepacked: r.packsRepacked, bytesFreed: r.bytesFreed, totalMs: Math.round(r.totalMs),
+        })
+      } catch (err) {
+        this.log.error('scheduled prune failed; the next one retries', { err })
+      }
+    }
+    this.pruneJob = CronJob.from({ cronTime: schedule, onTick: () => { void tick() }, start: true })
   }
 
   private scheduleCollect(): void {
@@ -266,6 +286,7 @@ export class Daemon {
       this.log.info('stopping', { reason })
       for (const t of this.timers) clearInterval(t)
       this.tiering?.stop()
+      void this.pruneJob?.stop()
       this.checkpoints?.stop()
       await this.backup?.stop()
       this.control?.close()

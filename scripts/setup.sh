@@ -3,11 +3,13 @@
 #
 #   bash scripts/setup.sh [--test] [--bench] [--build] [--check]
 #
-#   (always)  Node >= 20 and npm; /dev/fuse usable; Debian libfuse2 (fuse-native loads it) and
-#             fuse3 (fusermount); npm packages (`npm ci` when node_modules is missing or differs
-#             from package-lock.json); fuse-native loads with our patch (else re-run its patch).
-#   --test    also Debian attr (getfattr/setfattr, used by the xattr tests)
-#   --bench   also Debian restic borgbackup fio rclone attr (peers and load tools for benchmarks)
+#   (always)  Node >= 20 and npm; /dev/fuse usable; Debian libfuse2 (fuse-native loads it), fuse3
+#             (fusermount) and attr (getfattr/setfattr: backup ingest and restore copy xattrs with
+#             them, and the xattr tests use them); npm packages (`npm ci` when node_modules is
+#             missing or differs from package-lock.json); fuse-native loads with our patch (else
+#             re-run its patch).
+#   --test    what the test suite needs beyond that (nothing more today)
+#   --bench   also Debian restic borgbackup fio rclone (peers and load tools for benchmarks)
 #   --build   also `npm run build` when dist/ is missing or older than src/, daemon/ or the configs
 #   --check   install nothing: list what is missing and exit 1 if anything is
 #
@@ -19,14 +21,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-want_test=0 want_bench=0 want_build=0 check_only=0
+want_bench=0 want_build=0 check_only=0
 for arg in "$@"; do
   case "$arg" in
-    --test) want_test=1 ;;
+    --test) ;;
     --bench) want_bench=1 ;;
     --build) want_build=1 ;;
     --check) check_only=1 ;;
-    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -97,10 +99,8 @@ collect_debs() {
   need_deb libfuse2 have_libfuse2
   need_deb fuse3 have fusermount
   need_deb fuse3 have fusermount3
-  if [ "$want_test" = 1 ] || [ "$want_bench" = 1 ]; then
-    need_deb attr have getfattr
-    need_deb attr have setfattr
-  fi
+  need_deb attr have getfattr
+  need_deb attr have setfattr
   if [ "$want_bench" = 1 ]; then
     need_deb restic have restic
     need_deb borgbackup have borg

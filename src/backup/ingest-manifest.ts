@@ -25,7 +25,7 @@ const RECORD_BYTES = 32
  * `IngestRun`), so a record never vouches for bytes a crash lost.
  */
 export class IngestManifest {
-  private puts: Array<[string, Buffer]> = []
+  private puts = new Map<string, Buffer>()
   private dels: string[] = []
 
   constructor(private readonly meta: ManifestDeps, private readonly workflow: string) {}
@@ -47,16 +47,20 @@ export class IngestManifest {
     v.writeBigInt64BE(s.mtimeNs, 8)
     v.writeBigInt64BE(s.ctimeNs, 16)
     v.writeBigUInt64BE(s.ino, 24)
-    this.puts.push([this.key(rel), v])
+    this.puts.set(this.key(rel), v)
   }
 
-  /** Queues the removal of a record (always safe early: a missing record only costs a re-read). */
+  /**
+   * Queues the removal of a record, and drops a queued `put` of it (always safe early: a missing
+   * record only costs a re-read).
+   */
   delete(rel: string): void {
+    this.puts.delete(this.key(rel))
     this.dels.push(this.key(rel))
   }
 
   get pending(): number {
-    return this.puts.length + this.dels.length
+    return this.puts.size + this.dels.length
   }
 
   /** Writes the queued records in one durable commit. */
@@ -65,7 +69,7 @@ export class IngestManifest {
     const txn = this.meta.begin()
     for (const k of this.dels) txn.deleteSys(k)
     for (const [k, v] of this.puts) txn.putSys(k, v)
-    this.puts = []
+    this.puts = new Map()
     this.dels = []
     await txn.commit({ sync: true })
   }

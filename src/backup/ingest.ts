@@ -11,13 +11,14 @@ import type { TierfsVfs } from '../vfs/tierfs-vfs.js'
 import { O_CREAT, O_EXCL, O_WRONLY, type Caller, type Stat } from '../vfs/vfs.js'
 import { compareNames } from './diff.js'
 import { IngestManifest, sameStamp, type SourceStamp } from './ingest-manifest.js'
-import { TaskPool } from './task-pool.js'
+import { IngestXattrs } from './ingest-xattrs.js'
+import { TaskPool } from '../task-pool.js'
 import type { RestorePointInfo, RestorePoints } from './restore-points.js'
 
 export type IngestVfs = Pick<
   TierfsVfs,
   'mkdir' | 'create' | 'write' | 'release' | 'unlink' | 'rmdir' | 'symlink' | 'link' | 'mknod' | 'chmod' | 'chown' | 'utimens' |
-  'readlink' | 'rename' | 'resolve' | 'statOf' | 'sealAll'
+  'readlink' | 'rename' | 'resolve' | 'statOf' | 'sealAll' | 'setxattr' | 'getxattr' | 'listxattr' | 'removexattr'
 >
 
 export type IngestDeps = {
@@ -83,6 +84,8 @@ export interface IngestSummary extends IngestCounts {
   /** Growth of the store's pack bytes over the run, measured after sealing (what the night cost). */
   bytesStored: number
   elapsedMs: number
+  /** How user.* xattrs were copied ("user.* copied (N set, M removed)"), or why they were not. */
+  xattrs: string
   restorePoint: RestorePointInfo
 }
 
@@ -91,20 +94,27 @@ const CHUNK = 1 << 20
 /**
  * Ingest mode of a backup workflow: makes the namespace directory `dest` an exact copy of the
  * external directory `dir` (modes, owners, atime and mtime to the nanosecond, symlinks, hard links,
- * FIFOs and device nodes; not xattrs; ctime is the copy's own), then creates the workflow's restore
- * point of `dest`. Up to `concurrency` files are copied at once.
+ * FIFOs and device nodes, user.* xattrs of files and directories; ctime is the copy's own), then
+ * creates the workflow's restore point of `dest`. Up to `concurrency` files are copied at once.
  *
  * Only new or changed files are read: a file whose (size, mtime, ctime, inode number) match the
  * manifest record of the previous run and whose copy in `dest` still has that size and mtime is
  * skipped. Changed files are written through the vfs as new files (dedup happens at seal), so an
  * unchanged stretch of a rewritten file costs no space.
  *
+ * xattrs are read with getfattr (Debian package attr), one process per batch of entries copied or
+ * visited: a new copy takes the source's user.* xattrs, and every directory is brought to exactly
+ * the source's (names the source lost are removed). An xattr change bumps the source's ctime, so
+ * it makes its file "changed". Without getfattr the tree is copied all the same, without xattrs,
+ * and the summary's `xattrs` says why.
+ *
  * Crash safety: manifest records are committed only after a seal made the copied bytes durable,
  * and the restore point is created last; a run killed at any point leaves the previous restore
  * points as they were, and the next run redoes exactly what was not recorded.
  *
  * Memory: one directory's names at a time per level of depth (sorted, to merge-join with the
- * destination's listing), plus the destination path of each multiply-linked source inode.
+ * destination's listing), the destination path of each multiply-linked source inode, and a batch
+ * of paths waiting for their xattrs.
  */
 export async function runIngest(deps: IngestDeps, spec: IngestSpec, opts: IngestOptions = {}): Promise<IngestSummary> {
   const run = new IngestRun(deps, spec, opts)
@@ -121,6 +131,7 @@ class IngestRun {
   private readonly pool: TaskPool
   private readonly buffers: Buffer[] = []
   private readonly now: () => number
+  private readonly xattrs: IngestXattrs
   private sinceCheckpoint = { files: 0, bytes: 0 }
   private lastProgress = 0
   private tmpSeq = 0
@@ -131,6 +142,10 @@ class IngestRun {
     this.manifest = new IngestManifest(deps.meta, spec.workflow)
     this.now = deps.nowMs ?? Date.now
     this.pool = new TaskPool(Math.max(1, opts.concurrency ?? 4))
+    this.xattrs = new IngestXattrs(
+      { vfs: deps.vfs, log: deps.log, onError: (src, err) => this.fail(src, err), onUnread: (rel) => this.manifest.delete(rel) },
+      spec.dir, '/' + components(spec.dest).join('/'),
+    )
   }
 
   async run(): Promise<IngestSummary> {
@@ -147,8 +162,10 @@ class IngestRun {
     }
     await vfs.sealAll()
     const storedBefore = await this.storedBytes()
+    await this.xattrs.ready(this.spec.workflow)
     log.info('ingest started', { workflow: this.spec.workflow, source: this.spec.dir, dest })
     const destIno = await this.ensureDir(dest, root)
+    this.xattrs.add('', true)
     try {
       await this.syncDir(this.spec.dir, dest, destIno, '', root)
     } catch (err) {
@@ -160,7 +177,8 @@ class IngestRun {
     const bytesStored = (await this.storedBytes()) - storedBefore
     const restorePoint = await this.deps.restorePoints.create(this.spec.workflow, dest)
     const summary: IngestSummary = {
-      workflow: this.spec.workflow, source: this.spec.dir, dest, ...this.counts, bytesStored, elapsedMs: this.now() - started, restorePoint,
+      workflow: this.spec.workflow, source: this.spec.dir, dest, ...this.counts, bytesStored, elapsedMs: this.now() - started,
+      xattrs: this.xattrs.summary(), restorePoint,
     }
     log.info('ingest finished', { ...summary })
     return summary
@@ -214,6 +232,7 @@ class IngestRun {
         await this.entry(join(src, name as string), join2(dest, name as string), join2rel(rel, name as string), there, dirMode)
         i++
         if (order === 0) d = await existing.next()
+        if (this.xattrs.full) await this.xattrs.flush()
         await this.opts.onEntry?.(this.counts)
         if (this.opts.signal?.aborted === true) {
           await this.checkpoint()
@@ -267,6 +286,7 @@ class IngestRun {
     }
     if (cur === undefined) await vfs.mkdir(dest, Number(st.mode) & 0o7777, this.caller(st))
     this.counts.dirs++
+    this.xattrs.add(rel, cur !== undefined)
     await this.syncDir(src, dest, cur === undefined ? await vfs.resolve(dest) : (cur.ino as Ino), rel, st)
   }
 
@@ -300,6 +320,7 @@ class IngestRun {
         if (record === undefined) this.counts.filesNew++
         else this.counts.filesChanged++
         written(st.nlink > 1n ? { path: dest, ino: await vfs.resolve(dest) } : undefined)
+        this.xattrs.add(rel, false)
         this.manifest.put(rel, stamp)
         this.sinceCheckpoint.files++
         this.sinceCheckpoint.bytes += read
@@ -430,9 +451,10 @@ class IngestRun {
     if (gone) this.counts.deleted++
   }
 
-  /** Seals what was copied, then records it in the manifest (never the other way round). */
+  /** Seals what was copied (xattrs included), then records it in the manifest (never the other way round). */
   private async checkpoint(): Promise<void> {
     await this.pool.drain()
+    await this.xattrs.flush()
     await this.deps.vfs.sealAll()
     await this.manifest.flush()
     this.sinceCheckpoint = { files: 0, bytes: 0 }

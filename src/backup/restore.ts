@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { TierfsError } from '../errors.js'
 import type { DiffEntry } from './diff.js'
-import { TaskPool } from './task-pool.js'
+import { TaskPool } from '../task-pool.js'
+import { GetfattrParser, missingXattrTools, spawnGetfattr } from './xattr-dump.js'
 
 export type RestoreDeps = {
   /**
@@ -63,7 +64,6 @@ export interface RestoreSummary extends RestoreProgress {
   xattrs: string
 }
 
-const KEEP_XATTRS = '^user\\.'
 const BATCH = 128
 
 /**
@@ -391,8 +391,9 @@ class RestoreRun {
       this.s.xattrs = 'not copied (disabled)'
       return
     }
-    if (!(await hasTool('getfattr')) || !(await hasTool('setfattr'))) {
-      this.s.xattrs = 'not copied: getfattr/setfattr (Debian package attr) are not installed'
+    const missing = await missingXattrTools(['getfattr', 'setfattr'])
+    if (missing !== undefined) {
+      this.s.xattrs = `not copied: ${missing}`
       return
     }
     let count = 0
@@ -428,18 +429,26 @@ function run(cmd: string, args: string[]): Promise<void> {
   })
 }
 
-async function hasTool(name: string): Promise<boolean> {
-  return new Promise((ok) => execFile(name, ['--version'], (err) => ok(err === null || (err as { code?: unknown }).code !== 'ENOENT')))
-}
-
 /** getfattr -d of `targets` (relative to `srcRoot`) restored with setfattr under `dest`; returns files with xattrs. */
 function pipeXattrs(srcRoot: string, dest: string, targets: string[]): Promise<number> {
   return new Promise((ok, fail) => {
-    const get = spawn('getfattr', ['-R', '-P', '-h', '-d', '-m', KEEP_XATTRS, '-e', 'base64', '--', ...targets], { cwd: srcRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+    const get = spawnGetfattr(srcRoot, targets, true)
     const set = spawn('setfattr', ['-h', '--restore=-'], { cwd: dest, stdio: ['pipe', 'ignore', 'pipe'] })
+    // The dump is parsed on its way to setfattr only to count the files it names.
+    const parser = new GetfattrParser()
     let files = 0
     let errText = ''
-    get.stdout.on('data', (b: Buffer) => { files += b.toString('latin1').split('# file: ').length - 1 })
+    let unparsed = ''
+    const count = (blocks: () => unknown[]): void => {
+      if (unparsed !== '') return
+      try {
+        files += blocks().length
+      } catch (err) {
+        unparsed = (err as Error).message
+      }
+    }
+    get.stdout.on('data', (b: Buffer) => count(() => parser.push(b)))
+    get.stdout.on('end', () => count(() => parser.end()))
     set.stdin.on('error', () => undefined)
     get.stdout.pipe(set.stdin)
     get.stderr.on('data', (b: Buffer) => { errText += b.toString() })
@@ -450,7 +459,7 @@ function pipeXattrs(srcRoot: string, dest: string, targets: string[]): Promise<n
       // getfattr exits 1 when some file has no xattr to dump: not an error.
       if (code !== 0 && !(who === 'getfattr' && code === 1 && errText === '')) failed = true
       if (--pending > 0) return
-      if (failed) fail(new TierfsError('IO', `copying xattrs: ${errText.trim() || 'getfattr/setfattr failed'}`))
+      if (failed || unparsed !== '') fail(new TierfsError('IO', `copying xattrs: ${`${errText}\n${unparsed}`.trim() || 'getfattr/setfattr failed'}`))
       else ok(files)
     }
     get.on('close', done('getfattr'))

@@ -1,3 +1,4 @@
+import { validateCronExpression } from 'cron'
 import { TierfsError } from '../errors.js'
 import { DEFAULT_MOUNT_OPTIONS, type MountOptions } from '../fuse/mount.js'
 import { parseTarget, type TargetConfig } from '../tier/targets.js'
@@ -56,6 +57,11 @@ export interface StoreConfig {
    * `keep` checkpoints are kept; one in `fullEvery` is full, the others are deltas against it.
    */
   checkpoint: { target: string; everyHours: number; keep: number; fullEvery: number }
+  /**
+   * Scheduled prune (what `tierfs prune` does: retention, then garbage collection of versions,
+   * chunks and packs). `schedule`: cron, seconds first; empty turns it off.
+   */
+  prune: { schedule: string }
 }
 
 export const DEFAULT_CONFIG: StoreConfig = {
@@ -88,6 +94,7 @@ export const DEFAULT_CONFIG: StoreConfig = {
   policies: { dir: 'policies', reloadSeconds: 10 },
   metrics: { port: 0 },
   checkpoint: { target: 'object', everyHours: 24, keep: 7, fullEvery: 7 },
+  prune: { schedule: '0 30 3 * * *' },
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
@@ -132,6 +139,11 @@ export function parseConfig(text: string, source: string): StoreConfig {
   }
   if (!Number.isInteger(ck.keep) || ck.keep < 1) throw new TierfsError('CONFIG', `${source}: checkpoint.keep must be a whole number of at least 1`)
   if (!Number.isInteger(ck.fullEvery) || ck.fullEvery < 1) throw new TierfsError('CONFIG', `${source}: checkpoint.fullEvery must be a whole number of at least 1`)
+  for (const [key, expr] of [['migrate.schedule', cfg.migrate.schedule], ['prune.schedule', cfg.prune.schedule]] as const) {
+    if (expr !== '' && !validateCronExpression(expr).valid) {
+      throw new TierfsError('CONFIG', `${source}: ${key} must be a cron expression of 5 or 6 fields (seconds first), e.g. "0 30 3 * * *", or "" for none`)
+    }
+  }
   if (cfg.format !== 1) throw new TierfsError('CONFIG', `${source}: format ${String(cfg.format)} is not supported (this tierfs reads format 1)`)
   return cfg
 }

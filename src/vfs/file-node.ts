@@ -1,22 +1,25 @@
 import type { Ino } from '../ids.js'
 import type { FileMap } from '../meta/types.js'
-import type { StagingFile } from './staging.js'
+import type { StagedFile } from './staged-file.js'
 
 /**
  * In-memory state of a file that is open, being written, or waiting to be sealed.
- * While `staging` is set, the staging file holds the file's current bytes and `size`,
- * `mtimeNs` and `ctimeNs` here override the committed attributes.
+ * While `staging` is set, it holds the file's current bytes and `size`, `mtimeNs` and `ctimeNs`
+ * here override the committed attributes.
  */
 export class FileNode {
   handles = 0
-  staging: StagingFile | undefined
+  staging: StagedFile | undefined
   /** Resolves when staging exists (creation and materialisation run once). */
-  stagingReady: Promise<StagingFile> | undefined
+  stagingReady: Promise<StagedFile> | undefined
   size = 0
   mtimeNs = 0n
   ctimeNs = 0n
   /** Staging differs from the committed version. */
   dirty = false
+  /** Bumped by every change to the staged bytes, before the change lands (commits of a
+   *  snapshot compare it to tell whether they captured the latest bytes). */
+  generation = 0
   /** Committed contents, loaded lazily for reads of sealed data. */
   map: FileMap | undefined
   sealTimer: NodeJS.Timeout | undefined

@@ -7,8 +7,12 @@ export interface ChunkSource {
   prefetch(id: ChunkId): void
 }
 
-/** Chunks to read ahead once a read reaches the second half of a chunk. */
-const READ_AHEAD = 2
+/**
+ * Chunks a sequential read keeps loading ahead of itself (about 4 MiB at the default chunk size):
+ * enough to keep the disk or the object store and the hashing threads busy while the kernel
+ * drains the current chunk in 128 KiB requests.
+ */
+const READ_AHEAD = 4
 
 /** A read starting this close to where the previous one ended continues a sequential scan. */
 const SEQUENTIAL_WINDOW = 1 << 20
@@ -49,7 +53,7 @@ export async function readMapped(map: FileMap, size: number, chunks: ChunkSource
     const n = Math.min(end - pos, e.length - from)
     data.copy(buf, pos - offset, from, from + n)
     pos += n
-    if (readAhead && from + n > e.length / 2) {
+    if (readAhead) {
       for (let k = 1; k <= READ_AHEAD && i + k < ex.length; k++) chunks.prefetch((ex[i + k] as Extent).id)
     }
     i++

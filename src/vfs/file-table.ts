@@ -5,8 +5,10 @@ import type { Meta } from '../meta/meta.js'
 import type { FileMap, InodeAttrs } from '../meta/types.js'
 import { FileNode } from './file-node.js'
 import { AccessPattern, readMapped, type ChunkSource } from './file-reader.js'
+import { MemoryStaged } from './memory-staged.js'
 import type { Sealer } from './sealer.js'
-import type { Staging, StagingFile } from './staging.js'
+import type { DiskStaged, StagedFile } from './staged-file.js'
+import type { Staging } from './staging.js'
 
 interface Handle {
   node: FileNode
@@ -29,12 +31,16 @@ export type FileTableDeps = {
   staging: Staging
   sealer: Sealer
   now: () => bigint
+  /** Files up to this size are staged in memory and committed inline. */
+  inlineMax: number
 }
 
 /**
- * Open files: handles, per-inode nodes, and the data path. Writes go to the node's staging
- * file (created on first write, holding a copy of the committed bytes when the file had any);
- * reads come from staging when present, else from the committed chunks.
+ * Open files: handles, per-inode nodes, and the data path. Writes go to the node's staged copy
+ * (made on first write, holding the committed bytes when the file had any): in memory while the
+ * file fits `inlineMax` (committed inline at every flush), else a staging file on the block tier
+ * (sealed after the last close). Reads come from the staged copy when present, else from the
+ * committed chunks.
  */
 export class FileTable {
   private readonly nodes = new Map<Ino, FileNode>()
@@ -124,8 +130,30 @@ export class FileTable {
       await onOrphan(node.ino)
       return
     }
+    const staged = node.staging
+    if (staged?.where === 'memory') {
+      // Changes after the last flush (a truncate by path, writes through a mapping) are
+      // committed now; once committed nothing is left to seal.
+      // A failure leaves it dirty: the sealer retries it with backoff (and logs why).
+      await this.deps.sealer.commitMemory(node).catch(() => undefined)
+      if (node.handles > 0) return
+      if (!node.dirty && node.staging === staged) {
+        node.staging = undefined
+        node.stagingReady = undefined
+      }
+    } else {
+      // A file waiting for its seal holds no descriptor.
+      await staged?.park()
+      if (node.handles > 0) return
+    }
     if (node.dirty) this.deps.sealer.schedule(node)
     else this.forgetIfIdle(node)
+  }
+
+  /** Commits the bytes of a small file staged in memory (on close); others wait for their seal. */
+  async flush(fh: number): Promise<void> {
+    const h = this.handles.get(fh)
+    if (h !== undefined) await this.deps.sealer.commitMemory(h.node)
   }
 
   /** Drops the node's staging without sealing (the file is gone). */
@@ -135,10 +163,8 @@ export class FileTable {
     node.staging = undefined
     node.stagingReady = undefined
     node.dirty = false
-    if (staging !== undefined) {
-      await staging.fh.close().catch(() => undefined)
-      await this.deps.staging.remove(node.ino)
-    }
+    if (staging !== undefined) await staging.park()
+    if (staging?.where === 'disk') await this.deps.staging.remove(node.ino)
     this.forgetIfIdle(node)
   }
 
@@ -152,11 +178,8 @@ export class FileTable {
   async overlay(attrs: InodeAttrs): Promise<InodeAttrs> {
     const node = this.nodes.get(attrs.ino)
     if (node?.staging === undefined) return attrs
-    const st = await node.staging.fh.stat().catch(() => undefined)
-    return {
-      ...attrs, size: node.size, mtimeNs: node.mtimeNs, ctimeNs: node.ctimeNs,
-      blocks: st?.blocks ?? Math.ceil(node.size / 512),
-    }
+    const size = node.size
+    return { ...attrs, size, mtimeNs: node.mtimeNs, ctimeNs: node.ctimeNs, blocks: await node.staging.blocks(size) }
   }
 
   async read(fh: number, buf: Buffer, offset: number): Promise<number> {
@@ -166,9 +189,7 @@ export class FileTable {
     const staging = node.staging
     if (staging !== undefined) {
       const len = Math.max(0, Math.min(buf.length, node.size - offset))
-      if (len === 0) return 0
-      const { bytesRead } = await staging.fh.read(buf, 0, len, offset)
-      return bytesRead
+      return len === 0 ? 0 : staging.read(buf, len, offset)
     }
     const attrs = await this.committedAttrs(node.ino)
     const map = node.map ?? (node.map = await this.committedMap(node.ino))
@@ -179,52 +200,40 @@ export class FileTable {
     const h = this.handle(fh)
     if (!h.writable) throw new TierfsError('BAD_HANDLE', `file handle ${fh} is not open for writing`)
     const node = h.node
-    const staging = await this.ensureStaging(node)
-    let done = 0
-    while (done < buf.length) {
-      const { bytesWritten } = await staging.fh.write(buf, done, buf.length - done, offset + done)
-      done += bytesWritten
-    }
-    const now = this.deps.now()
-    node.size = Math.max(node.size, offset + buf.length)
-    node.mtimeNs = now
-    node.ctimeNs = now
-    node.dirty = true
-    return done
+    const end = offset + buf.length
+    const staged = await this.stagedFor(node, end, false)
+    // Bumped before the bytes land: a flush that snapshots before them sees the change.
+    node.generation++
+    await staged.write(buf, offset)
+    this.changed(node, Math.max(node.size, end))
+    return buf.length
   }
 
-  /** Sets the size of an acquired node's file through its staging copy. */
+  /** Sets the size of an acquired node's file through its staged copy. */
   async truncate(node: FileNode, size: number): Promise<void> {
-    const staging = await this.ensureStaging(node, size === 0)
-    await staging.fh.truncate(size)
-    const now = this.deps.now()
-    node.size = size
-    node.mtimeNs = now
-    node.ctimeNs = now
-    node.dirty = true
+    const staged = await this.stagedFor(node, size, size === 0)
+    node.generation++
+    await staged.truncate(size)
+    this.changed(node, size)
   }
 
-  /** Makes the staging copy durable (fsync); metadata durability is the caller's. */
+  /** Makes the staged copy durable (fsync); metadata durability is the caller's. */
   async syncData(node: FileNode, datasync: boolean): Promise<void> {
     const staging = node.staging
     if (staging === undefined) return
-    if (datasync) await staging.fh.datasync()
-    else await staging.fh.sync()
+    await this.deps.sealer.commitMemory(node)
+    await staging.sync(datasync)
   }
 
   /** Sets times on a staged node (the committed record is updated by the caller). */
   async setTimes(node: FileNode, atimeNs: bigint, mtimeNs: bigint, ctimeNs: bigint): Promise<void> {
     node.mtimeNs = mtimeNs
     node.ctimeNs = ctimeNs
-    const staging = node.staging
-    if (staging !== undefined) {
-      // The staging file's own mtime is what recovery trusts after a crash.
-      await staging.fh.utimes(Number(atimeNs / 1000n) / 1e6, Number(mtimeNs / 1000n) / 1e6)
-    }
+    await node.staging?.setTimes(atimeNs, mtimeNs)
   }
 
   /** Adopts a staging file left by a crash: the node is dirty and sealed soon. */
-  adoptLeftover(ino: Ino, staging: StagingFile, size: number, mtimeNs: bigint, ctimeNs: bigint): FileNode {
+  adoptLeftover(ino: Ino, staging: DiskStaged, size: number, mtimeNs: bigint, ctimeNs: bigint): FileNode {
     const node = new FileNode(ino)
     node.staging = staging
     node.stagingReady = Promise.resolve(staging)
@@ -237,45 +246,79 @@ export class FileTable {
     return node
   }
 
-  private ensureStaging(node: FileNode, empty = false): Promise<StagingFile> {
+  private changed(node: FileNode, size: number): void {
+    const now = this.deps.now()
+    node.size = size
+    node.mtimeNs = now
+    node.ctimeNs = now
+    node.dirty = true
+  }
+
+  /** The node's staged copy, able to hold `end` bytes (moved from memory to disk if need be). */
+  private async stagedFor(node: FileNode, end: number, empty: boolean): Promise<StagedFile> {
     if (node.stagingReady === undefined) {
-      node.stagingReady = this.createStaging(node, empty)
+      node.stagingReady = this.createStaging(node, empty, end)
       node.stagingReady.catch(() => { node.stagingReady = undefined })
     }
-    return node.stagingReady
+    const staged = await node.stagingReady
+    if (!(staged instanceof MemoryStaged) || end <= staged.capacity) return staged
+    return staged.spill((bytes) => {
+      const disk = this.toDisk(node, bytes.length, (file) => (bytes.length > 0 ? file.write(bytes, 0) : Promise.resolve()))
+      node.stagingReady = disk
+      disk.catch(() => { if (node.stagingReady === disk) node.stagingReady = Promise.resolve(staged) })
+      return disk.then((file) => { if (node.staging === staged) node.staging = file; return file })
+    })
   }
 
-  private async createStaging(node: FileNode, empty: boolean): Promise<StagingFile> {
+  private async createStaging(node: FileNode, empty: boolean, end: number): Promise<StagedFile> {
     const attrs = await this.committedAttrs(node.ino)
-    const copy = !empty && attrs.size > 0
-    let staging = copy ? await this.deps.staging.createPartial(node.ino) : await this.deps.staging.create(node.ino)
-    try {
-      if (copy) {
-        const map = node.map ?? (await this.committedMap(node.ino))
-        await this.materialize(map, attrs.size, staging)
-        // Only a materialised copy needs its size (holes at the end) set.
-        await staging.fh.truncate(attrs.size)
-        staging = await this.deps.staging.publish(node.ino, staging)
-      }
-    } catch (err) {
-      await staging.fh.close().catch(() => undefined)
-      await this.deps.staging.remove(node.ino)
-      throw err
+    const size = empty ? 0 : attrs.size
+    const map = size === 0 ? undefined : node.map ?? (await this.committedMap(node.ino))
+    let staged: StagedFile
+    if (Math.max(size, end) <= this.deps.inlineMax) {
+      const data = Buffer.alloc(size)
+      if (map !== undefined) await readMapped(map, size, this.deps.chunks, data, 0)
+      staged = new MemoryStaged(this.deps.inlineMax, data)
+    } else {
+      staged = await this.toDisk(node, size, (file) => (map === undefined ? Promise.resolve() : this.materialize(map, size, file)))
     }
-    node.size = empty ? 0 : attrs.size
+    node.size = size
     node.mtimeNs = attrs.mtimeNs
     node.ctimeNs = attrs.ctimeNs
-    node.staging = staging
+    node.staging = staged
     node.map = undefined
-    return staging
+    return staged
   }
 
-  private async materialize(map: FileMap, size: number, staging: StagingFile): Promise<void> {
+  /**
+   * A staging file holding `size` bytes that `fill` writes. When the committed file has bytes,
+   * the copy is built under a temporary name and published once complete, so a crash never
+   * leaves a partial copy that start-up would reseal as the file's contents.
+   */
+  private async toDisk(node: FileNode, size: number, fill: (file: DiskStaged) => Promise<void>): Promise<DiskStaged> {
+    await this.deps.sealer.admit()
+    const atomic = size > 0 && (await this.committedAttrs(node.ino)).size > 0
+    const { staging } = this.deps
+    let file = atomic ? await staging.createPartial(node.ino) : await staging.create(node.ino)
+    try {
+      await fill(file)
+      // Holes at the end: the copy skipped zero runs.
+      if (size > 0) await file.truncate(size)
+      if (atomic) file = await staging.publish(node.ino, file)
+    } catch (err) {
+      await file.park()
+      await staging.remove(node.ino)
+      throw err
+    }
+    return file
+  }
+
+  private async materialize(map: FileMap, size: number, staging: DiskStaged): Promise<void> {
     const piece = Buffer.allocUnsafe(1 << 20)
     for (let off = 0; off < size; off += piece.length) {
       const n = await readMapped(map, size, this.deps.chunks, piece, off)
       // Holes stay holes: the final truncate extends the file over skipped zero runs.
-      if (!isAllZero(piece.subarray(0, n))) await staging.fh.write(piece, 0, n, off)
+      if (!isAllZero(piece.subarray(0, n))) await staging.write(piece.subarray(0, n), off)
     }
   }
 

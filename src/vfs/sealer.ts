@@ -1,13 +1,24 @@
-import { createReadStream } from 'node:fs'
 import { TierfsError } from '../errors.js'
 import type { ChunkStore } from '../chunk/chunk-store.js'
 import { isAllZero } from '../chunk/zero.js'
-import type { Meta } from '../meta/meta.js'
+import type { Meta, Txn } from '../meta/meta.js'
 import type { FileMap } from '../meta/types.js'
 import type { Logger } from '../log.js'
+import { TaskPool } from '../task-pool.js'
 import type { FileNode } from './file-node.js'
+import { MemoryStaged } from './memory-staged.js'
 import type { Mutex } from './mutex.js'
+import { DiskStaged, type StagedFile } from './staged-file.js'
 import type { Staging } from './staging.js'
+
+/** Staging files closed and removed at once after a commit. */
+const CLEANUP_PARALLEL = 8
+/** Longest a new staging file waits for the seal backlog to shrink before going ahead anyway. */
+const ADMIT_MAX_WAIT_MS = 30_000
+
+interface Sealed { node: FileNode; map: FileMap; size: number; blocks: number }
+
+const inlineBlocks = (data: Buffer): number => (isAllZero(data) ? 0 : Math.ceil(data.length / 512))
 
 export interface SealerConfig {
   /** Files up to this size are stored inline in metadata. */
@@ -32,16 +43,25 @@ export type SealerDeps = {
 }
 
 /**
- * Turns staging files into committed chunked files: chunk + dedup + append to packs, sync the
+ * Turns staged files into committed chunked files: chunk + dedup + append to packs, sync the
  * packs, commit filemap + attributes + refcounts in one batch, sync the metadata log, and only
  * then remove the staging file. A crash at any point leaves either the staging file (resealed at
  * start-up) or the committed version; never neither.
  *
  * Files are sealed one batch at a time (group commit); `schedule` is called on last close and
- * the seal starts after `debounceMs` unless the file is reopened.
+ * the seal starts after `debounceMs` unless the file is reopened. Small files staged in memory
+ * are committed inline at every flush (`commitMemory`) and need no seal unless written again
+ * after their last flush.
+ *
+ * Backpressure: the backlog (files closed and not sealed yet) is bounded; `admit` holds a new
+ * staging file back while it is full, so a writer faster than the sealer slows down instead of
+ * piling up staging files without limit.
  */
 export class Sealer {
   private readonly queue = new Set<FileNode>()
+  /** Files scheduled, queued or being sealed. */
+  private readonly backlog = new Set<FileNode>()
+  private progress: Array<() => void> = []
   private running: Promise<void> | undefined
   private closed = false
   sealedFiles = 0
@@ -50,10 +70,46 @@ export class Sealer {
 
   constructor(private readonly deps: SealerDeps, private readonly config: SealerConfig) {}
 
+  /** Most files in the backlog before `admit` holds new staging files back. */
+  get maxBacklog(): number {
+    return 4 * this.config.batchFiles
+  }
+
+  /** Waits (bounded) until the seal backlog has room for one more staged file. */
+  async admit(): Promise<void> {
+    const deadline = Date.now() + ADMIT_MAX_WAIT_MS
+    while (this.backlog.size >= this.maxBacklog && !this.closed && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        this.progress.push(resolve)
+        setTimeout(resolve, 1000)
+      })
+    }
+  }
+
+  /**
+   * Commits a memory-staged file's bytes inline, unsynced like every namespace commit (a daemon
+   * crash keeps it; fsync makes it durable). The node stays dirty if it changed meanwhile.
+   */
+  async commitMemory(node: FileNode): Promise<void> {
+    const staged = node.staging
+    if (!(staged instanceof MemoryStaged) || !node.dirty) return
+    const generation = node.generation
+    const data = staged.bytes(node.size)
+    const sealed: Sealed = { node, map: { kind: 'inline', data }, size: data.length, blocks: inlineBlocks(data) }
+    await this.deps.lock.run(async () => {
+      const txn = this.deps.meta.begin()
+      const gone = await this.stage(txn, [sealed])
+      await txn.commit()
+      if (gone.size > 0) await gone.commit()
+    })
+    if (node.generation === generation && node.staging === staged) node.dirty = false
+  }
+
   /** Seals `node` after the debounce (or `delayMs`), unless it is reopened first. */
   schedule(node: FileNode, immediate = false, delayMs = this.config.debounceMs): void {
     clearTimeout(node.sealTimer)
     node.sealTimer = undefined
+    this.backlog.add(node)
     if (immediate || delayMs <= 0) {
       this.enqueue(node)
       return
@@ -70,6 +126,7 @@ export class Sealer {
     clearTimeout(node.sealTimer)
     node.sealTimer = undefined
     this.queue.delete(node)
+    if (node.sealing === undefined) this.settle(node)
   }
 
   /** Seals everything pending now and waits for it (unmount, shutdown). */
@@ -95,10 +152,20 @@ export class Sealer {
 
   close(): void {
     this.closed = true
+    for (const wake of this.progress.splice(0)) wake()
+  }
+
+  /** `node` left the backlog (sealed, reopened or gone). */
+  private settle(node: FileNode): void {
+    if (!this.backlog.delete(node)) return
+    if (this.backlog.size < this.maxBacklog) for (const wake of this.progress.splice(0)) wake()
   }
 
   private enqueue(node: FileNode): void {
-    if (this.closed || node.handles > 0 || !node.dirty) return
+    if (this.closed || node.handles > 0 || !node.dirty) {
+      this.settle(node)
+      return
+    }
     this.queue.add(node)
     this.kick()
   }
@@ -115,7 +182,10 @@ export class Sealer {
       for (const n of this.queue) {
         if (batch.length >= this.config.batchFiles || (batch.length > 0 && bytes + n.size > this.config.batchBytes)) break
         this.queue.delete(n)
-        if (n.handles > 0 || !n.dirty) continue
+        if (n.handles > 0 || !n.dirty) {
+          this.settle(n)
+          continue
+        }
         batch.push(n)
         bytes += n.size
       }
@@ -125,6 +195,7 @@ export class Sealer {
       for (const n of batch) n.sealing = done
       try {
         await this.sealBatch(batch)
+        for (const n of batch) this.settle(n)
       } catch (err) {
         this.failures++
         this.deps.log.error('seal failed; staging kept and retried later', { inos: batch.map((n) => n.ino), err })
@@ -145,21 +216,19 @@ export class Sealer {
     const { meta, chunks, lock } = this.deps
     const txn = meta.begin()
     const ingest = chunks.batch(txn)
-    const results: Array<{ node: FileNode; map: FileMap; size: number; blocks: number }> = []
+    const results: Sealed[] = []
     try {
       for (const node of nodes) {
-        const staging = node.staging
-        if (staging === undefined) continue
+        const staged = node.staging
+        if (staged === undefined) continue
         const size = node.size
         if (size <= this.config.inlineMax) {
-          const data = Buffer.alloc(size)
-          const { bytesRead } = await staging.fh.read(data, 0, size, 0)
-          if (bytesRead !== size) throw TierfsError.io(`staging ${staging.path}: short read`)
-          results.push({ node, map: { kind: 'inline', data }, size, blocks: isAllZero(data) ? 0 : Math.ceil(size / 512) })
+          const data = await this.inlineBytes(staged, size)
+          results.push({ node, map: { kind: 'inline', data }, size, blocks: inlineBlocks(data) })
         } else {
-          const stream = createReadStream('', { fd: staging.fh.fd, start: 0, end: size - 1, highWaterMark: 1 << 20, autoClose: false })
-          const res = await ingest.ingest(stream as AsyncIterable<Buffer>)
-          if (res.size !== size) throw TierfsError.io(`staging ${staging.path}: read ${res.size} of ${size} bytes`)
+          if (!(staged instanceof DiskStaged)) throw TierfsError.internal(`inode ${node.ino}: ${size} bytes staged in memory`)
+          const res = await ingest.ingest(staged.stream(size))
+          if (res.size !== size) throw TierfsError.io(`staging ${staged.path}: read ${res.size} of ${size} bytes`)
           results.push({ node, map: { kind: 'extents', extents: res.extents }, size, blocks: res.blocks })
         }
       }
@@ -168,26 +237,14 @@ export class Sealer {
       ingest.end()
     }
     await lock.run(async () => {
-      const gone = meta.begin()
-      for (const r of results) {
-        const attrs = await meta.getInode(r.node.ino)
-        if (attrs === undefined || attrs.nlink === 0) {
-          // Deleted while it was being sealed: the ingest already counted references to its
-          // chunks in `txn`. They stay matched by a filemap version, which `gone` tombstones
-          // at once; collection then releases them like those of any deleted file.
-          txn.putFileMap(r.node.ino, r.map)
-          if (attrs === undefined) gone.deleteInode(r.node.ino)
-          continue
-        }
-        txn.putInode({ ...attrs, size: r.size, blocks: r.blocks, mtimeNs: r.node.mtimeNs, ctimeNs: r.node.ctimeNs })
-        txn.putFileMap(r.node.ino, r.map)
-      }
+      const gone = await this.stage(txn, results)
       await txn.commit({ sync: true })
       if (gone.size > 0) await gone.commit({ sync: true })
     })
+    const cleanup = new TaskPool(CLEANUP_PARALLEL)
     for (const r of results) {
       const node = r.node
-      const staging = node.staging
+      const staged = node.staging
       node.staging = undefined
       node.stagingReady = undefined
       node.map = r.map
@@ -195,10 +252,42 @@ export class Sealer {
       node.sealFailures = 0
       this.sealedFiles++
       this.sealedBytes += r.size
-      if (staging !== undefined) {
-        await staging.fh.close()
-        await this.deps.staging.remove(node.ino)
+      if (staged instanceof DiskStaged) {
+        await cleanup.submit(async () => {
+          await staged.park()
+          await this.deps.staging.remove(node.ino)
+        })
       }
     }
+    await cleanup.drain()
+  }
+
+  /**
+   * Adds the sealed files' attributes and filemaps to `txn` (under the namespace lock). A file
+   * deleted while it was being sealed keeps its filemap (its chunk references were counted in
+   * `txn` already) and the returned Txn tombstones it, so collection releases them like those
+   * of any deleted file.
+   */
+  private async stage(txn: Txn, results: Sealed[]): Promise<Txn> {
+    const { meta } = this.deps
+    const gone = meta.begin()
+    for (const r of results) {
+      const attrs = await meta.getInode(r.node.ino)
+      txn.putFileMap(r.node.ino, r.map)
+      if (attrs === undefined || attrs.nlink === 0) {
+        if (attrs === undefined) gone.deleteInode(r.node.ino)
+        continue
+      }
+      txn.putInode({ ...attrs, size: r.size, blocks: r.blocks, mtimeNs: r.node.mtimeNs, ctimeNs: r.node.ctimeNs })
+    }
+    return gone
+  }
+
+  private async inlineBytes(staged: StagedFile, size: number): Promise<Buffer> {
+    if (staged instanceof MemoryStaged) return staged.bytes(size)
+    const data = Buffer.alloc(size)
+    const n = await staged.read(data, size, 0)
+    if (n !== size) throw TierfsError.io(`staging of ${size} bytes: short read (${n})`)
+    return data
   }
 }

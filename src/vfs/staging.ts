@@ -1,21 +1,17 @@
 import { constants } from 'node:fs'
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TierfsError } from '../errors.js'
 import { asIno, type Ino } from '../ids.js'
+import { DiskStaged } from './staged-file.js'
 
 /** Suffix of a copy being built (never resealed: start-up removes it). */
 const PARTIAL = '.partial'
 
-/** One open staging file: the bytes of a file being written, on the block tier. */
-export interface StagingFile {
-  readonly path: string
-  readonly fh: FileHandle
-}
-
 /**
  * The staging area: one plain file per inode being written (`<dir>/<ino>`), on the block tier,
- * so FUSE writes go straight to local disk. A staging file that exists at start-up holds
+ * so FUSE writes go straight to local disk (small files are staged in memory instead: see
+ * MemoryStaged). A staging file that exists at start-up holds
  * acknowledged writes that were not sealed yet; the vfs reseals it.
  *
  * A copy of a file's committed bytes (made before its first change) is built under a temporary
@@ -40,22 +36,19 @@ export class Staging {
     return join(this.dir, String(ino))
   }
 
-  async create(ino: Ino): Promise<StagingFile> {
-    const path = this.pathOf(ino)
-    try {
-      const fh = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o600)
-      return { path, fh }
-    } catch (err) {
-      throw TierfsError.from(err, `staging ${path}`)
-    }
+  /** Creates (or truncates) the staging file of `ino`. */
+  create(ino: Ino): Promise<DiskStaged> {
+    return this.createAt(this.pathOf(ino))
   }
 
   /** Creates the staging file of `ino` under its temporary name, for a copy `publish` finishes. */
-  async createPartial(ino: Ino): Promise<StagingFile> {
-    const path = this.pathOf(ino) + PARTIAL
+  createPartial(ino: Ino): Promise<DiskStaged> {
+    return this.createAt(this.pathOf(ino) + PARTIAL)
+  }
+
+  private async createAt(path: string): Promise<DiskStaged> {
     try {
-      const fh = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o600)
-      return { path, fh }
+      return new DiskStaged(path, await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o600))
     } catch (err) {
       throw TierfsError.from(err, `staging ${path}`)
     }
@@ -65,30 +58,31 @@ export class Staging {
    * Makes a finished copy from `createPartial` the staging file of `ino` (the handle stays open).
    * The copy is synced first: once published it replaces the committed bytes at start-up.
    */
-  async publish(ino: Ino, file: StagingFile): Promise<StagingFile> {
+  async publish(ino: Ino, file: DiskStaged): Promise<DiskStaged> {
     const path = this.pathOf(ino)
     try {
-      await file.fh.datasync()
+      await file.sync(true)
+      await file.park()
       await rename(file.path, path)
-      return { path, fh: file.fh }
+      return new DiskStaged(path)
     } catch (err) {
       throw TierfsError.from(err, `staging ${path}`)
     }
   }
 
-  /** Opens an existing staging file (recovery after a crash). */
-  async reopen(ino: Ino): Promise<StagingFile> {
+  /** The existing staging file of `ino` (recovery after a crash), with its size and times. */
+  async adopt(ino: Ino): Promise<{ file: DiskStaged; size: number; mtimeNs: bigint; ctimeNs: bigint }> {
     const path = this.pathOf(ino)
     try {
-      return { path, fh: await open(path, constants.O_RDWR) }
+      const st = await stat(path, { bigint: true })
+      return { file: new DiskStaged(path), size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }
     } catch (err) {
       throw TierfsError.from(err, `staging ${path}`)
     }
   }
 
   async remove(ino: Ino): Promise<void> {
-    await rm(this.pathOf(ino), { force: true })
-    await rm(this.pathOf(ino) + PARTIAL, { force: true })
+    await Promise.all([unlinkIfThere(this.pathOf(ino)), unlinkIfThere(this.pathOf(ino) + PARTIAL)])
   }
 
   /** Inodes that have a staging file now. */
@@ -96,19 +90,12 @@ export class Staging {
     const names = await readdir(this.dir)
     return names.filter((n) => /^[0-9]+$/.test(n)).map((n) => asIno(Number(n)))
   }
+}
 
-  /** Bytes held in staging (for status). */
-  async bytes(): Promise<number> {
-    let total = 0
-    for (const ino of await this.leftovers()) {
-      try {
-        const fh = await open(this.pathOf(ino), 'r')
-        total += (await fh.stat()).size
-        await fh.close()
-      } catch {
-        // sealed and removed meanwhile
-      }
-    }
-    return total
+async function unlinkIfThere(path: string): Promise<void> {
+  try {
+    await unlink(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw TierfsError.from(err, `staging ${path}`)
   }
 }

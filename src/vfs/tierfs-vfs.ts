@@ -61,7 +61,9 @@ export class TierfsVfs implements Vfs {
       { meta: deps.meta, chunks: deps.chunks, staging: deps.staging, lock: this.lock, log: deps.log, onSealed: (n) => this.files.forgetIfIdle(n) },
       sealerConfig,
     )
-    this.files = new FileTable({ meta: deps.meta, chunks: deps.chunks, staging: deps.staging, sealer: this.sealer, now: this.now })
+    this.files = new FileTable({
+      meta: deps.meta, chunks: deps.chunks, staging: deps.staging, sealer: this.sealer, now: this.now, inlineMax: sealerConfig.inlineMax,
+    })
     this.xattrs = new XattrOps(deps.meta, this.lock, (ino, asOf) => this.mustInode(ino, asOf), this.now, deps.tierState)
     this.views = new SnapshotViews({
       meta: deps.meta, now: () => Number(this.now() / 1_000_000n), historyWindowMs: deps.historyWindowMs ?? 7 * 24 * 3_600_000,
@@ -80,10 +82,9 @@ export class TierfsVfs implements Vfs {
         await staging.remove(ino)
         continue
       }
-      const file = await staging.reopen(ino)
-      const st = await file.fh.stat({ bigint: true })
-      this.files.adoptLeftover(ino, file, Number(st.size), st.mtimeNs, st.ctimeNs > attrs.ctimeNs ? st.ctimeNs : attrs.ctimeNs)
-      log.info('resealing staging left by an unclean stop', { ino, bytes: Number(st.size) })
+      const left = await staging.adopt(ino)
+      this.files.adoptLeftover(ino, left.file, left.size, left.mtimeNs, left.ctimeNs > attrs.ctimeNs ? left.ctimeNs : attrs.ctimeNs)
+      log.info('resealing staging left by an unclean stop', { ino, bytes: left.size })
     }
   }
 
@@ -537,7 +538,10 @@ export class TierfsVfs implements Vfs {
     await this.files.truncate(this.files.handle(fh).node, size)
   }
 
-  async flush(_fh?: number): Promise<void> {}
+  async flush(fh: number): Promise<void> {
+    // Closing a small file commits it; a larger one is safe in its staging file already.
+    await this.files.flush(fh)
+  }
 
   async fsync(fh: number, datasync: boolean): Promise<void> {
     await this.files.syncData(this.files.handle(fh).node, datasync)

@@ -311,3 +311,30 @@ async function readFileText(path: string): Promise<string> {
   const { readFile } = await import('node:fs/promises')
   return readFile(path, 'utf8').catch(() => '')
 }
+
+t.test('prune runs on the config schedule: retention removes old restore points without a command', async (t) => {
+  const m = await tempMount({ config: { prune: { schedule: '*/2 * * * * *' } } })
+  t.teardown(() => m.cleanup())
+  await mkdir(join(m.mnt, 'app'))
+  await mkdir(join(m.store, 'policies'), { recursive: true })
+  await writeFile(join(m.store, 'policies/app.yaml'), ['name: app', 'match: { path: "/app/**" }', 'tiers:', '  - { tier: block }',
+    'backup:', '  schedule: "0 0 2 1 1 *"', '  retain: { last: 2 }', ''].join('\n'))
+  process.kill(await m.pid(), 'SIGHUP')
+  for (let i = 0; i < 5; i++) {
+    await writeFile(join(m.mnt, 'app/state'), `v${i}\n`)
+    const r = await m.cli(['backup', 'run', m.mnt, 'app'])
+    t.equal(r.code, 0, r.stderr)
+    await sleep(1100) // restore point names are whole seconds
+  }
+  let names: string[] = []
+  for (let i = 0; i < 60; i++) {
+    const r = await m.cli(['snapshot', 'list', m.mnt, '--workflow', 'app', '--json'])
+    names = (JSON.parse(r.stdout) as Array<{ name: string }>).map((p) => p.name)
+    if (names.length <= 2) break
+    await sleep(250)
+  }
+  t.equal(names.length, 2, `the scheduled prune kept the last 2 (${names.join(', ')})`)
+  const logged = await readFileText(join(m.store, 'log/tierfs.log'))
+  t.match(logged, /scheduled prune finished[^\n]*"pointsRemoved":[1-9]/, 'and logged what it removed')
+  t.equal((await readFileText(join(m.mnt, '.snapshots/app/latest/state'))), 'v4\n', 'the newest point reads')
+})

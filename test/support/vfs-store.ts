@@ -38,7 +38,7 @@ export async function vfsStore(over: Partial<StoreConfig> = {}, dir?: string): P
     dir: root, store, vfs,
     async crash() {
       vfs.sealer.close()
-      for (const n of vfs.files.allNodes()) await n.staging?.fh.close().catch(() => undefined)
+      for (const n of vfs.files.allNodes()) await n.staging?.park()
       await store.chunks.close()
       await store.meta.close()
     },

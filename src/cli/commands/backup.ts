@@ -58,6 +58,7 @@ function describe(workflow: string, rec: RunRecord & { joined: boolean }): strin
     `  other    ${n('dirs')} directories, ${n('symlinks')} symlinks, ${n('hardLinks')} hard links, ${n('specials')} special files`,
     `  read     ${(n('bytesRead') / MIB).toFixed(1)} MiB`,
     `  stored   ${(n('bytesStored') / MIB).toFixed(1)} MiB (growth of the store)`,
+    ...(typeof s.xattrs === 'string' ? [`  xattrs   ${s.xattrs}`] : []),
     `  time     ${(n('elapsedMs') / 1000).toFixed(1)} s${n('errors') > 0 ? `\n  ERRORS   ${n('errors')} source entries could not be read (see the daemon log)` : ''}`,
     '',
   ].join('\n')
