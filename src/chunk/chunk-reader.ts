@@ -4,9 +4,13 @@ import type { MetaReader } from '../meta/meta.js'
 import type { Tier } from '../tier/tier.js'
 import { Lru } from './lru.js'
 import { Recaller } from './recaller.js'
-import { fileRandomAccess, readChunk, type RandomAccess } from './pack-reader.js'
+import { RECORD_HEADER_SIZE } from './pack-format.js'
+import { fileRandomAccess, readChunk, spanRandomAccess, type RandomAccess } from './pack-reader.js'
+import type { ChunkRecord } from '../meta/types.js'
 
 const MAX_OPEN_PACKS = 64
+/** Largest span one coalesced ranged get of neighbouring chunks may cover. */
+const MAX_SPAN_BYTES = 16 * 1024 * 1024
 /** Reads of a chunk that keeps moving under the reader (each move is a committed relocation). */
 const MAX_MOVED_RETRIES = 3
 
@@ -14,6 +18,11 @@ const MAX_MOVED_RETRIES = 3
  * Reads verified chunks by id: index lookup, pack location, pread (local tiers) or ranged get,
  * decode and SHA-256 check. Keeps a byte-bounded cache of decoded chunks and joins concurrent
  * reads of the same chunk.
+ *
+ * Prefetches asked for in the same turn of the event loop are looked at together: chunks that
+ * lie back to back in one pack on a remote tier (a file's chunks after a migration) are fetched
+ * with one ranged get, so a sequential read of an object-tier file pays one round trip per few
+ * MiB rather than one per chunk.
  */
 export class ChunkReader {
   private readonly cache: Lru<ChunkId, Buffer>
@@ -56,8 +65,60 @@ export class ChunkReader {
   }
 
   prefetch(id: ChunkId): void {
-    if (this.cache.has(id) || this.inflight.has(id)) return
-    this.read(id).catch(() => { /* the foreground read reports it */ })
+    if (this.cache.has(id) || this.inflight.has(id) || this.queued.includes(id)) return
+    this.queued.push(id)
+    if (this.queued.length === 1) queueMicrotask(() => this.startPrefetches())
+  }
+
+  private queued: ChunkId[] = []
+
+  /** Starts the queued prefetches: each one is in flight at once (a read of it joins), runs coalesced. */
+  private startPrefetches(): void {
+    const ids = this.queued.filter((id) => !this.cache.has(id) && !this.inflight.has(id))
+    this.queued = []
+    if (ids.length === 0) return
+    const loaded = this.loadRuns(ids)
+    for (const id of ids) {
+      const p = loaded.then((m) => m.get(id) ?? this.load(id)).finally(() => this.inflight.delete(id))
+      p.catch(() => { /* the foreground read reports it */ })
+      this.inflight.set(id, p)
+    }
+  }
+
+  /**
+   * Loads the runs of `ids` that are neighbours in one remote pack with one get each, verifying
+   * every chunk; returns those it loaded (the others, and any of a run whose get failed, are left
+   * to `load`, which also follows chunks that moved).
+   */
+  private async loadRuns(ids: ChunkId[]): Promise<Map<ChunkId, Promise<Buffer>>> {
+    const out = new Map<ChunkId, Promise<Buffer>>()
+    const recs: Array<ChunkRecord | undefined> = await Promise.all(ids.map((id) => this.meta.getChunk(id)))
+    let i = 0
+    while (i < ids.length) {
+      const first = recs[i]
+      let j = i + 1
+      while (j < ids.length && first !== undefined && adjacent(recs[j - 1], recs[j]) && spanOf(first, recs[j] as ChunkRecord) <= MAX_SPAN_BYTES) j++
+      if (first !== undefined && j - i > 1 && (await this.isRemote(first.pack))) {
+        const run = recs.slice(i, j) as ChunkRecord[]
+        const base = first.offset - RECORD_HEADER_SIZE
+        const span = this.packAccess(first.pack).then((ra) => ra.read(base, spanOf(first, run[run.length - 1] as ChunkRecord)))
+        for (const [k, rec] of run.entries()) {
+          const id = ids[i + k] as ChunkId
+          out.set(id, span.then(async (bytes) => {
+            const data = await readChunk(spanRandomAccess(bytes, base), { id, offset: rec.offset, length: rec.length, rawLength: rec.rawLength, codec: rec.codec as 0 | 1 })
+            this.cache.set(id, data)
+            return data
+          }).catch(() => this.load(id)))
+        }
+      }
+      i = j
+    }
+    return out
+  }
+
+  private async isRemote(pack: PackId): Promise<boolean> {
+    const p = await this.meta.getPack(pack)
+    return p !== undefined && this.tierOf(p.tier).localPath(p.key) === undefined
   }
 
   async close(): Promise<void> {
@@ -107,4 +168,14 @@ export class ChunkReader {
     this.packs.set(id, ra)
     return ra
   }
+}
+
+/** `b` starts right where `a` ends in the same pack. */
+function adjacent(a: ChunkRecord | undefined, b: ChunkRecord | undefined): boolean {
+  return a !== undefined && b !== undefined && a.pack === b.pack && b.offset === a.offset + a.length + RECORD_HEADER_SIZE
+}
+
+/** Bytes from the header of `first` to the end of `last`. */
+function spanOf(first: ChunkRecord, last: ChunkRecord): number {
+  return last.offset + last.length - (first.offset - RECORD_HEADER_SIZE)
 }

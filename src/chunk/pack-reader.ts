@@ -88,6 +88,14 @@ export function handleRandomAccess(fh: FileHandle, path: string): RandomAccess {
   }
 }
 
+/** A RandomAccess over `bytes`, which hold the source's bytes from offset `base` on. */
+export function spanRandomAccess(bytes: Buffer, base: number): RandomAccess {
+  return {
+    size: async () => base + bytes.length,
+    read: async (offset, length) => bytes.subarray(Math.max(0, offset - base), Math.max(0, offset - base + length)),
+  }
+}
+
 /** pread until `length` bytes or end of file. */
 export async function preadFully(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length)

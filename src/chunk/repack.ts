@@ -9,7 +9,7 @@ import type { Tier } from '../tier/tier.js'
 import { packKey } from './chunk-store.js'
 import type { CodecId } from './codec.js'
 import { RECORD_HEADER_SIZE, type PackEntry } from './pack-format.js'
-import { readChunk, type RandomAccess } from './pack-reader.js'
+import { readChunk, spanRandomAccess, type RandomAccess } from './pack-reader.js'
 import { PackWriter } from './pack-writer.js'
 
 export type RepackerDeps = {
@@ -155,10 +155,6 @@ export class Repacker {
 async function verifiedStored(src: RandomAccess, rec: ChunkRecord): Promise<Buffer> {
   const base = rec.offset - RECORD_HEADER_SIZE
   const bytes = await src.read(base, RECORD_HEADER_SIZE + rec.length)
-  const mem: RandomAccess = {
-    size: async () => base + bytes.length,
-    read: async (offset, length) => bytes.subarray(offset - base, offset - base + length),
-  }
-  await readChunk(mem, { id: rec.id as ChunkId, offset: rec.offset, length: rec.length, rawLength: rec.rawLength, codec: rec.codec as CodecId })
+  await readChunk(spanRandomAccess(bytes, base), { id: rec.id as ChunkId, offset: rec.offset, length: rec.length, rawLength: rec.rawLength, codec: rec.codec as CodecId })
   return bytes.subarray(RECORD_HEADER_SIZE)
 }

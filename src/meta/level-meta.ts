@@ -12,9 +12,9 @@ import {
 } from './keys.js'
 import { dentryCacheKey, LevelTxn, type CacheKey, type CacheValue, type TxnOp } from './level-txn.js'
 import { LruCache } from './lru-cache.js'
-import type { AsOf, ChunkRowBatch, CollectOptions, CollectResult, Meta, MetaDump, Txn } from './meta.js'
+import type { AsOf, ChunkRowBatch, CollectOptions, CollectResult, FileMapRow, Meta, MetaDump, Txn } from './meta.js'
 import {
-  ChunkRows, decodeChunk, decodeDentry, decodeFileMap, decodeInode, decodePack, decodePin, decodeXattr, encodeInode, isTombstone,
+  ChunkRows, decodeChunk, decodeDentry, decodeFileMap, decodeInode, decodePack, decodePin, decodeXattr, encodeInode, fileMapChunkIds, isTombstone,
 } from './record-codec.js'
 import type { IteratorOptions, RootDb, Spaces } from './space.js'
 import type { ChunkRecord, DirEntry, FileMap, InodeAttrs, PackRecord, Pin } from './types.js'
@@ -410,6 +410,18 @@ export class LevelMeta implements Meta {
       }
     } catch (err) {
       throw this.fail(err, 'list file map versions')
+    }
+  }
+
+  async *fileMapRows(from?: Ino): AsyncIterable<FileMapRow> {
+    this.assertOpen()
+    const opts: IteratorOptions = { highWaterMarkBytes: 256 * 1024, fillCache: false, ...(from === undefined ? {} : { gte: filemapKey(from) }) }
+    try {
+      for await (const [key, value] of this.sp.filemap.iterator(opts)) {
+        yield { ino: inoOfKey(key), version: keyVersion(key), tombstone: isTombstone(value), chunkIds: () => fileMapChunkIds(value) }
+      }
+    } catch (err) {
+      throw this.fail(err, 'list file map rows')
     }
   }
 

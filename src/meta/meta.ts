@@ -57,6 +57,13 @@ export interface MetaReader {
    * Streams. Used by fsck to recount references.
    */
   fileMapVersions(): AsyncIterable<{ ino: Ino; version: Version; map: FileMap }>
+  /**
+   * Every stored filemap row, tombstones included, in key order (ino ascending, newest version
+   * first within an ino), from inode `from` on: which version of a file each pin sees, for the
+   * restore-point migration pass. Streams; a row's `chunkIds` is valid until the next row is
+   * requested.
+   */
+  fileMapRows(from?: Ino): AsyncIterable<FileMapRow>
   /** All inodes live at `asOf`. Streams, in ino order. */
   inodes(asOf?: AsOf): AsyncIterable<InodeAttrs>
   pins(workflow?: string): AsyncIterable<Pin>
@@ -64,6 +71,16 @@ export interface MetaReader {
   getSys(name: string): Promise<Buffer | undefined>
   /** Names in the sys space that start with `prefix`, in order (small sets: orphans, markers). */
   sysNames(prefix: string): Promise<string[]>
+}
+
+/** One stored filemap row (MetaReader.fileMapRows). */
+export interface FileMapRow {
+  ino: Ino
+  version: Version
+  /** The file was deleted at this version (or its filemap dropped). */
+  tombstone: boolean
+  /** Chunk ids of the row, once per extent (none for inline data and tombstones). */
+  chunkIds(): ChunkId[]
 }
 
 /**

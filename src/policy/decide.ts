@@ -53,6 +53,14 @@ export class PolicySet {
   }
 
   /**
+   * The policy whose `backup:` section declares `workflow` (the first in decision order): its
+   * tier chain is the one the workflow's restore points follow.
+   */
+  forWorkflow(workflow: string): Policy | undefined {
+    return this.compiled.find((c) => c.p.backup?.name === workflow)?.p
+  }
+
+  /**
    * Pure decision for one file at `nowMs`: which step of its policy's tier chain its age falls in,
    * and whether that means staying, moving, or (past the chain with then: delete) deleting.
    */
@@ -82,7 +90,15 @@ function placed(f: FileFacts, s: TierStep, ageDays: number, why: string): Pick<D
   }
 }
 
-function stepAt(tiers: readonly TierStep[], ageDays: number): { step: TierStep; from: number } | undefined {
+/** Warmth order of tier kinds: block (0) is warmer than object (1), than cold (2). */
+export function kindRank(kind: TierKind): number {
+  return TIER_ORDER.indexOf(kind)
+}
+
+const TIER_ORDER: readonly TierKind[] = ['block', 'object', 'cold']
+
+/** The step of a tier chain that `ageDays` falls in (and the day it starts), or undefined past the chain. */
+export function stepAt(tiers: readonly TierStep[], ageDays: number): { step: TierStep; from: number } | undefined {
   let from = 0
   for (const step of tiers) {
     if (ageDays < from + step.days) return { step, from }
@@ -91,10 +107,11 @@ function stepAt(tiers: readonly TierStep[], ageDays: number): { step: TierStep; 
   return undefined
 }
 
-function total(tiers: readonly TierStep[]): number {
+export function total(tiers: readonly TierStep[]): number {
   return tiers.reduce((n, s) => n + s.days, 0)
 }
 
-function fmt(n: number): string {
+/** Days for messages: one decimal, `inf` for a step with no end. */
+export function fmt(n: number): string {
   return Number.isFinite(n) ? String(Math.round(n * 10) / 10) : 'inf'
 }

@@ -14,10 +14,11 @@ import type { TierSet } from '../tier/tier-set.js'
 import { clearStrays, dropStray, noteStray, noteStrayIn, strayName } from '../store/stray-objects.js'
 import type { Mutex } from '../vfs/mutex.js'
 import type { PolicySet } from './decide.js'
-import { walkFiles } from './namespace-walk.js'
 import { CompressionProbe } from './compress-probe.js'
+import { visitWarmerFiles } from './file-demand.js'
 import { PackImage } from './pack-image.js'
 import { planPass, PlanTally, type PlanSummary, type PlannedItem } from './planner.js'
+import { findPointCandidates, type PointCandidates, type PointResume } from './point-candidates.js'
 
 export interface MigratorConfig {
   objectPackSize: number
@@ -56,6 +57,10 @@ export interface PassReport {
   filesDeleted: number
   /** Chunks left where they are because a warmer referrer needs them. */
   chunksHeldWarm: number
+  /** Chunks that only restore points reference, moved to where their workflows' chains want them. */
+  pointChunksMoved: number
+  /** Their uncompressed bytes. */
+  pointBytesMoved: number
   errors: Array<{ path?: string; message: string }>
 }
 
@@ -79,9 +84,17 @@ export interface PassReport {
  * like an upload. Nothing is ever the only copy while it is being moved.
  *
  * Placement: a chunk goes to the warmest tier any current file referencing it demands, so files
- * that share chunks do not drag each other colder.
+ * that share chunks do not drag each other colder. Data that only restore points reference
+ * (files rewritten or deleted since) follows the chains of the points' workflows, age counted
+ * from each point's time, at the warmest tier any of its points or current files demands
+ * (point-candidates.ts); it is moved by the same copy -> verify -> commit -> free, after the
+ * file moves and within what is left of the pass's byte budget. Those moves need no marks: no
+ * file's recorded tier changes, and every chunk's move is its own compare-and-set.
  */
 export class Migrator {
+  /** Where the next pass's scan for restore-point data goes on (in memory: a restart begins anew). */
+  private pointResume: PointResume | undefined
+
   constructor(private readonly deps: MigratorDeps, private readonly config: MigratorConfig) {}
 
   /**
@@ -109,6 +122,9 @@ export class Migrator {
       }
       tally.add(item)
     }
+    const points = await this.pointCandidates(set, nowMs, bytes)
+    for (const e of points.errors) if (errorCount++ < MAX_PLAN_ERRORS) errors.push(e)
+    for (const c of points.chunks.values()) tally.addPointChunk(c.policy, c.from, c.to, c.rawLength)
     return { rows: tally.result(), errors, errorCount, files: tally.files, bytes: tally.bytes }
   }
 
@@ -149,8 +165,56 @@ export class Migrator {
       }
     }
     await this.moveFiles(moves.map((m) => ({ ino: m.ino, path: m.path, to: m.to as TierId })), report, set, nowMs)
+    await this.movePointData(set, nowMs, bytes, report)
     await this.freeDeadPacks(report)
     return { ...report, planned: [...moves, ...deletes] }
+  }
+
+  /** Restore-point data to move now, within what the file moves (`fileBytes`) left of the budget. */
+  private pointCandidates(set: PolicySet, nowMs: number, fileBytes: number): Promise<PointCandidates> {
+    const budget = this.config.maxBytesPerPass - fileBytes
+    return findPointCandidates(this.deps, set, nowMs, { budget, from: this.pointResume })
+  }
+
+  /**
+   * Moves data that only restore points reference to where their workflows' chains want it
+   * (see the class comment); a failure is reported and leaves the data readable where it is.
+   */
+  private async movePointData(set: PolicySet, nowMs: number, fileBytes: number, report: PassReport): Promise<void> {
+    let found: PointCandidates
+    try {
+      found = await this.pointCandidates(set, nowMs, fileBytes)
+    } catch (err) {
+      report.errors.push({ message: `finding restore-point data to move: ${(err as Error).message}` })
+      return
+    }
+    this.pointResume = found.resume
+    report.errors.push(...found.errors)
+    report.chunksHeldWarm += found.held
+    const byDest = new Map<TierId, ChunkId[]>()
+    for (const [id, c] of found.chunks) {
+      const g = byDest.get(c.to)
+      if (g === undefined) byDest.set(c.to, [id])
+      else g.push(id)
+    }
+    for (const [dest, ids] of byDest) {
+      const { items, sources } = await this.locate(ids, dest)
+      const moved = { chunks: 0, bytes: 0 }
+      try {
+        await this.copyTo(dest, items, report, moved)
+      } catch (err) {
+        report.errors.push({ message: `moving ${items.length} restore-point chunks to ${dest}: ${(err as Error).message}` })
+        this.deps.log.error('restore-point data move failed; it stays readable where it is and is retried', { dest, err })
+        continue
+      } finally {
+        report.pointChunksMoved += moved.chunks
+        report.pointBytesMoved += moved.bytes
+      }
+      for (const p of sources) await this.freeIfDead(p, report)
+    }
+    if (found.chunks.size > 0 || found.held > 0) {
+      this.deps.log.info('restore-point data pass', { chunks: report.pointChunksMoved, bytes: report.pointBytesMoved, held: found.held, more: found.resume !== undefined })
+    }
   }
 
   /** Files marked as being moved (a pass that stopped before seeing them through). */
@@ -215,16 +279,7 @@ export class Migrator {
       }
       const held = set === undefined ? new Set<ChunkId>() : await this.holdWarm(want, tiers.rank(dest), set, nowMs, new Set(group.map((g) => g.ino)))
       report.chunksHeldWarm += held.size
-      const sources = new Set<PackId>()
-      const toCopy: CopyItem[] = []
-      for (const id of want.keys()) {
-        const rec = await meta.getChunk(id)
-        if (rec === undefined) continue
-        const pack = await meta.getPack(rec.pack)
-        if (pack === undefined || pack.tier === dest) continue
-        toCopy.push({ id, from: { pack: rec.pack, offset: rec.offset } })
-        sources.add(rec.pack)
-      }
+      const { items: toCopy, sources } = await this.locate(want.keys(), dest)
       try {
         await this.copyTo(dest, toCopy, report)
       } catch (err) {
@@ -265,23 +320,32 @@ export class Migrator {
 
   /** Moves from `want` to the returned set the chunks a current file outside `moving` needs warmer. */
   private async holdWarm(want: Map<ChunkId, number>, destRank: number, set: PolicySet, nowMs: number, moving: Set<Ino>): Promise<Set<ChunkId>> {
-    const { meta, tiers } = this.deps
     const held = new Set<ChunkId>()
-    for await (const { path, attrs } of walkFiles(meta)) {
-      if (moving.has(attrs.ino)) continue
-      const kind = tiers.kindOf(attrs.tier)
-      const d = set.decide({
-        path, size: attrs.size, uid: attrs.uid, gid: attrs.gid, tier: kind,
-        mtimeMs: Number(attrs.mtimeNs / 1_000_000n), atimeMs: Number(attrs.atimeNs / 1_000_000n), ctimeMs: Number(attrs.ctimeNs / 1_000_000n),
-      }, nowMs)
-      const rank = d.to !== undefined ? ['block', 'object', 'cold'].indexOf(d.to.tier) : tiers.rank(attrs.tier)
-      if (rank >= destRank) continue
-      const map = await meta.getFileMap(attrs.ino)
-      if (map?.kind !== 'extents') continue
-      for (const e of map.extents) if (want.delete(e.id)) held.add(e.id)
-      if (want.size === 0) break
-    }
+    await visitWarmerFiles(this.deps, set, nowMs, {
+      below: destRank, skip: moving,
+      visit: (id) => { if (want.delete(id)) held.add(id) },
+      done: () => want.size === 0,
+    })
     return held
+  }
+
+  /**
+   * The chunks to copy to `dest` (those not there already), each with its location now (the
+   * compare-and-set origin of its move), and the packs they leave.
+   */
+  private async locate(ids: Iterable<ChunkId>, dest: TierId): Promise<{ items: CopyItem[]; sources: Set<PackId> }> {
+    const { meta } = this.deps
+    const items: CopyItem[] = []
+    const sources = new Set<PackId>()
+    for (const id of ids) {
+      const rec = await meta.getChunk(id)
+      if (rec === undefined) continue
+      const pack = await meta.getPack(rec.pack)
+      if (pack === undefined || pack.tier === dest) continue
+      items.push({ id, from: { pack: rec.pack, offset: rec.offset }, rawLength: rec.rawLength })
+      sources.add(rec.pack)
+    }
+    return { items, sources }
   }
 
   /**
@@ -292,9 +356,10 @@ export class Migrator {
    * SCRATCH_BYTES. Each pack's commit stands alone. Each move is a
    * compare-and-set on the chunk's location when it was read, so a chunk that a seal or repack
    * relocated meanwhile stays where they put it. The first failure stops the building; uploads
-   * under way finish (or fail) before it is thrown.
+   * under way finish (or fail) before it is thrown. `moved` adds up the chunks (and their
+   * uncompressed bytes) of the packs committed, failure or not.
    */
-  private async copyTo(dest: TierId, items: CopyItem[], report: PassReport): Promise<void> {
+  private async copyTo(dest: TierId, items: CopyItem[], report: PassReport, moved = { chunks: 0, bytes: 0 }): Promise<void> {
     const tier = this.deps.tiers.get(dest)
     const packSize = this.deps.tiers.kindOf(dest) === 'cold' ? this.config.coldPackSize : this.config.objectPackSize
     const uploads = Math.max(1, Math.min(MAX_UPLOADS, tier.capabilities.maxConnections, Math.floor(SCRATCH_BYTES / packSize)))
@@ -312,7 +377,7 @@ export class Migrator {
           await discard(built)
           break
         }
-        const shipping: Promise<void> = this.ship(tier, built, report)
+        const shipping: Promise<void> = this.ship(tier, built, report, moved)
           .catch((err: unknown) => { failed ??= { err } })
           .finally(() => running.delete(shipping))
         running.add(shipping)
@@ -363,7 +428,7 @@ export class Migrator {
   }
 
   /** Uploads a built pack (noted first), verifies it and commits it; removes the local file. */
-  private async ship(tier: ReturnType<TierSet['get']>, p: BuiltPack, report: PassReport): Promise<void> {
+  private async ship(tier: ReturnType<TierSet['get']>, p: BuiltPack, report: PassReport, moved: { chunks: number; bytes: number }): Promise<void> {
     const { meta } = this.deps
     let noted = false
     let committed = false
@@ -379,6 +444,8 @@ export class Migrator {
       committed = true
       report.packsWritten++
       report.chunksCopied += p.moved.length
+      moved.chunks += p.moved.length
+      for (const m of p.moved) moved.bytes += m.item.rawLength
     } finally {
       await discard(p)
       if (noted && !committed) await this.removeUpload(tier, p.key)
@@ -480,6 +547,7 @@ const MOVING = 'moving/'
 interface CopyItem {
   id: ChunkId
   from: { pack: PackId; offset: number }
+  rawLength: number
 }
 
 /** Removes a built pack's scratch file, if it has one. */
@@ -488,5 +556,8 @@ async function discard(p: BuiltPack): Promise<void> {
 }
 
 function emptyReport(): PassReport {
-  return { filesMoved: 0, bytesMoved: 0, chunksCopied: 0, packsWritten: 0, packsFreed: 0, bytesFreed: 0, filesDeleted: 0, chunksHeldWarm: 0, errors: [] }
+  return {
+    filesMoved: 0, bytesMoved: 0, chunksCopied: 0, packsWritten: 0, packsFreed: 0, bytesFreed: 0, filesDeleted: 0, chunksHeldWarm: 0,
+    pointChunksMoved: 0, pointBytesMoved: 0, errors: [],
+  }
 }

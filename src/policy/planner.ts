@@ -62,6 +62,8 @@ export interface PlanSummaryRow {
   transition: string
   files: number
   bytes: number
+  /** Rows of restore-point data (policy "<name> (restore points)"): chunks, not files, move. */
+  chunks?: number
 }
 
 /** What `tierfs policy plan` prints: the next pass per policy and transition. */
@@ -81,17 +83,29 @@ export class PlanTally {
   bytes = 0
 
   add(it: PlannedItem): void {
-    const transition = it.action === 'delete' ? `${it.from} -> delete` : `${it.from} -> ${it.to}`
-    const key = `${it.policy}\0${transition}`
-    let row = this.rows.get(key)
-    if (row === undefined) {
-      row = { policy: it.policy, transition, files: 0, bytes: 0 }
-      this.rows.set(key, row)
-    }
+    const row = this.row(it.policy, it.action === 'delete' ? `${it.from} -> delete` : `${it.from} -> ${it.to}`)
     row.files++
     row.bytes += it.size
     this.files++
     this.bytes += it.size
+  }
+
+  /** One chunk that only restore points of `policy`'s workflow reference, moving `from` -> `to`. */
+  addPointChunk(policy: string, from: TierId, to: TierId, rawLength: number): void {
+    const row = this.row(`${policy} (restore points)`, `${from} -> ${to}`)
+    row.chunks = (row.chunks ?? 0) + 1
+    row.bytes += rawLength
+    this.bytes += rawLength
+  }
+
+  private row(policy: string, transition: string): PlanSummaryRow {
+    const key = `${policy}\0${transition}`
+    let row = this.rows.get(key)
+    if (row === undefined) {
+      row = { policy, transition, files: 0, bytes: 0 }
+      this.rows.set(key, row)
+    }
+    return row
   }
 
   result(): PlanSummaryRow[] {

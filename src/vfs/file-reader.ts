@@ -48,14 +48,19 @@ export async function readMapped(map: FileMap, size: number, chunks: ChunkSource
   let pos = offset
   while (pos < end && i < ex.length) {
     const e = ex[i] as Extent
-    const data = await chunks.read(e.id)
+    const reading = chunks.read(e.id)
+    // The next chunks load while this one does: at least READ_AHEAD of them, asked for in
+    // batches of READ_AHEAD (at every READ_AHEAD-th chunk the window reaches 2 x READ_AHEAD), so
+    // a remote tier can fetch each batch of neighbours with one ranged get.
+    if (readAhead) {
+      const window = i % READ_AHEAD === 0 ? 2 * READ_AHEAD : READ_AHEAD
+      for (let k = 1; k <= window && i + k < ex.length; k++) chunks.prefetch((ex[i + k] as Extent).id)
+    }
+    const data = await reading
     const from = pos - e.offset
     const n = Math.min(end - pos, e.length - from)
     data.copy(buf, pos - offset, from, from + n)
     pos += n
-    if (readAhead) {
-      for (let k = 1; k <= READ_AHEAD && i + k < ex.length; k++) chunks.prefetch((ex[i + k] as Extent).id)
-    }
     i++
   }
   return pos - offset

@@ -29,7 +29,10 @@ t.test('a sequential read loads the next chunks ahead of itself', async (t) => {
   const f = fixture()
   const buf = Buffer.alloc(128)
   t.equal(await readMapped(f.map, COUNT * CHUNK, f.src, buf, 0), 128)
-  t.same([...new Set(f.prefetched)], [1, 2, 3, 4], 'four chunks ahead from the first read')
+  t.same([...new Set(f.prefetched)], [1, 2, 3, 4, 5, 6, 7, 8], 'at a batch boundary the window reaches eight chunks ahead')
+  f.prefetched.length = 0
+  await readMapped(f.map, COUNT * CHUNK, f.src, Buffer.alloc(128), 2 * CHUNK)
+  t.same([...new Set(f.prefetched)], [3, 4, 5, 6], 'between boundaries four (already asked for: no new work)')
   t.same(buf, Buffer.alloc(128, 0))
   f.prefetched.length = 0
   await readMapped(f.map, COUNT * CHUNK, f.src, Buffer.alloc(128), 8 * CHUNK)

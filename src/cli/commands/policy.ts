@@ -7,7 +7,7 @@ import { callMount } from '../daemon-client.js'
 export const usage = 'tierfs policy check FILE... | plan MOUNTPOINT [--json] | apply MOUNTPOINT | explain MOUNTPOINT PATH | reload MOUNTPOINT'
 
 interface PlanResult {
-  rows: Array<{ policy: string; transition: string; files: number; bytes: number }>
+  rows: Array<{ policy: string; transition: string; files: number; bytes: number; chunks?: number }>
   errors: Array<{ path?: string; message: string }>
   /** All problems; `errors` lists the first ones. */
   errorCount?: number
@@ -47,7 +47,7 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
       const plan = await callMount<PlanResult>(mnt, 'policy-plan')
       if (json) { out(JSON.stringify(plan, null, 2) + '\n'); return 0 }
       out('policy\ttransition\tfiles\tbytes\n')
-      for (const r of plan.rows) out(`${r.policy}\t${r.transition}\t${r.files}\t${r.bytes}\n`)
+      for (const r of plan.rows) out(`${r.policy}\t${r.transition}\t${r.chunks === undefined ? r.files : `${r.chunks} chunks`}\t${r.bytes}\n`)
       for (const e of plan.errors) out(`error: ${e.path ?? ''} ${e.message}\n`)
       const more = (plan.errorCount ?? plan.errors.length) - plan.errors.length
       if (more > 0) out(`error: ... and ${more} more\n`)
