@@ -10,7 +10,7 @@ import { encodeChunk } from './codec.js'
 import { PackWriter } from './pack-writer.js'
 import { ChunkReader } from './chunk-reader.js'
 import type { Recaller } from './recaller.js'
-import { isAllZero } from './zero.js'
+import { dataBlocks } from './zero.js'
 import { Lru } from './lru.js'
 
 export interface ChunkStoreConfig {
@@ -213,7 +213,7 @@ export class IngestBatch {
     const id = asChunkId(createHash('sha256').update(data).digest('hex'))
     result.extents.push({ offset: result.size, length: data.length, id })
     result.size += data.length
-    if (!isAllZero(data)) result.blocks += Math.ceil(data.length / 512)
+    result.blocks += dataBlocks(data)
     if (!this.pending.has(id)) {
       const known = await this.store.index.getChunk(id)
       // A chunk held on a colder tier is stored again here and repointed: the file being sealed

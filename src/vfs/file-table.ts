@@ -10,6 +10,9 @@ import type { Sealer } from './sealer.js'
 import type { DiskStaged, StagedFile } from './staged-file.js'
 import type { Staging } from './staging.js'
 
+/** Most small files staged in memory at once (x inlineMax bytes each: 64 MiB at the default). */
+const MAX_MEMORY_STAGED = 8192
+
 interface Handle {
   node: FileNode
   writable: boolean
@@ -46,6 +49,8 @@ export class FileTable {
   private readonly nodes = new Map<Ino, FileNode>()
   private readonly handles = new Map<number, Handle>()
   private readonly frozen = new Map<number, FrozenHandle>()
+  /** Nodes staged in memory when last looked at (pruned lazily by `memoryRoom`). */
+  private readonly inMemory = new Set<FileNode>()
   private nextFh = 1
 
   constructor(private readonly deps: FileTableDeps) {}
@@ -246,6 +251,17 @@ export class FileTable {
     return node
   }
 
+  /**
+   * Whether one more small file may be staged in memory: at most MAX_MEMORY_STAGED at once (each
+   * holds up to inlineMax bytes), so a program holding very many small files open and dirty gets
+   * staging files beyond that instead of unbounded memory.
+   */
+  private memoryRoom(): boolean {
+    if (this.inMemory.size < MAX_MEMORY_STAGED) return true
+    for (const n of this.inMemory) if (!(n.staging instanceof MemoryStaged) || this.nodes.get(n.ino) !== n) this.inMemory.delete(n)
+    return this.inMemory.size < MAX_MEMORY_STAGED
+  }
+
   private changed(node: FileNode, size: number): void {
     const now = this.deps.now()
     node.size = size
@@ -275,10 +291,11 @@ export class FileTable {
     const size = empty ? 0 : attrs.size
     const map = size === 0 ? undefined : node.map ?? (await this.committedMap(node.ino))
     let staged: StagedFile
-    if (Math.max(size, end) <= this.deps.inlineMax) {
+    if (Math.max(size, end) <= this.deps.inlineMax && this.memoryRoom()) {
       const data = Buffer.alloc(size)
       if (map !== undefined) await readMapped(map, size, this.deps.chunks, data, 0)
       staged = new MemoryStaged(this.deps.inlineMax, data)
+      this.inMemory.add(node)
     } else {
       staged = await this.toDisk(node, size, (file) => (map === undefined ? Promise.resolve() : this.materialize(map, size, file)))
     }

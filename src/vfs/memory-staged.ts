@@ -1,5 +1,5 @@
 import { TierfsError } from '../errors.js'
-import { isAllZero } from '../chunk/zero.js'
+import { dataBlocks } from '../chunk/zero.js'
 import type { StagedFile } from './staged-file.js'
 
 /**
@@ -63,7 +63,7 @@ export class MemoryStaged implements StagedFile {
 
   async blocks(size: number): Promise<number> {
     if (this.moved !== undefined) return (await this.moved).blocks(size)
-    return isAllZero(this.bytes(size)) ? 0 : Math.ceil(size / 512)
+    return dataBlocks(this.bytes(size))
   }
 
   async park(): Promise<void> {}

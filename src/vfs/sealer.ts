@@ -1,6 +1,6 @@
 import { TierfsError } from '../errors.js'
 import type { ChunkStore } from '../chunk/chunk-store.js'
-import { isAllZero } from '../chunk/zero.js'
+import { dataBlocks } from '../chunk/zero.js'
 import type { Meta, Txn } from '../meta/meta.js'
 import type { FileMap } from '../meta/types.js'
 import type { Logger } from '../log.js'
@@ -18,7 +18,6 @@ const ADMIT_MAX_WAIT_MS = 30_000
 
 interface Sealed { node: FileNode; map: FileMap; size: number; blocks: number }
 
-const inlineBlocks = (data: Buffer): number => (isAllZero(data) ? 0 : Math.ceil(data.length / 512))
 
 export interface SealerConfig {
   /** Files up to this size are stored inline in metadata. */
@@ -95,7 +94,7 @@ export class Sealer {
     if (!(staged instanceof MemoryStaged) || !node.dirty) return
     const generation = node.generation
     const data = staged.bytes(node.size)
-    const sealed: Sealed = { node, map: { kind: 'inline', data }, size: data.length, blocks: inlineBlocks(data) }
+    const sealed: Sealed = { node, map: { kind: 'inline', data }, size: data.length, blocks: dataBlocks(data) }
     await this.deps.lock.run(async () => {
       const txn = this.deps.meta.begin()
       const gone = await this.stage(txn, [sealed])
@@ -224,7 +223,7 @@ export class Sealer {
         const size = node.size
         if (size <= this.config.inlineMax) {
           const data = await this.inlineBytes(staged, size)
-          results.push({ node, map: { kind: 'inline', data }, size, blocks: inlineBlocks(data) })
+          results.push({ node, map: { kind: 'inline', data }, size, blocks: dataBlocks(data) })
         } else {
           if (!(staged instanceof DiskStaged)) throw TierfsError.internal(`inode ${node.ino}: ${size} bytes staged in memory`)
           const res = await ingest.ingest(staged.stream(size))

@@ -158,3 +158,40 @@ t.test('files waiting for their seal hold no descriptors; the backlog is bounded
   await fx.vfs.sealAll()
   for (let i = 0; i < 60; i += 13) t.same(await readAll(fx, `/f${i}`), data)
 })
+
+t.test('memory staging is bounded: past 8,192 open small files, new ones get staging files', async (t) => {
+  const fx = await vfsStore({ seal: LONG_DEBOUNCE })
+  t.teardown(async () => { await fx.close(); await removeFixture(fx) })
+  const fhs: number[] = []
+  for (let i = 0; i < 8192 + 10; i++) {
+    const fh = await fx.vfs.create(`/m${i}`, 0o644, 0o101, ROOT_CALLER)
+    await fx.vfs.write(fh, Buffer.from(`file ${i}`), 0)
+    fhs.push(fh)
+  }
+  const onDisk = await readdir(join(fx.dir, 'block', 'staging'))
+  t.equal(onDisk.length, 10, 'the last 10 went to disk')
+  for (const fh of fhs) {
+    await fx.vfs.flush(fh)
+    await fx.vfs.release(fh)
+  }
+  await fx.vfs.sealAll()
+  for (const i of [0, 8191, 8192, 8201]) t.same(await readAll(fx, `/m${i}`), Buffer.from(`file ${i}`))
+})
+
+t.test('a sparse file keeps a small st_blocks once sealed (pages with data count, zero pages do not)', async (t) => {
+  const fx = await vfsStore()
+  t.teardown(async () => { await fx.close(); await removeFixture(fx) })
+  const size = 40 * 1024 * KiB
+  const fh = await fx.vfs.create('/sparse', 0o644, 0o101, ROOT_CALLER)
+  await fx.vfs.write(fh, Buffer.from('head'), 0)
+  await fx.vfs.write(fh, Buffer.from('middle'), 17 * 1024 * KiB + 5)
+  await fx.vfs.write(fh, Buffer.from('tail'), size - 4)
+  await fx.vfs.flush(fh)
+  await fx.vfs.release(fh)
+  const staged = await fx.vfs.getattr('/sparse')
+  await fx.vfs.sealAll()
+  const sealed = await fx.vfs.getattr('/sparse')
+  t.equal(sealed.size, size)
+  t.ok(staged.blocks <= 32, `staged: ${staged.blocks} blocks`)
+  t.ok(sealed.blocks <= 32, `sealed: ${sealed.blocks} blocks (three pages of data)`)
+})
