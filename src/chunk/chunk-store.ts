@@ -57,6 +57,12 @@ interface OpenPack {
  */
 export class ChunkStore {
   private open: OpenPack | undefined
+  /**
+   * Pack records put into a batch whose commit is not known to have happened (a new open pack,
+   * a finished one). Every later batch puts them again until one commits: a seal that fails
+   * after opening a pack must not leave the pack without a record for the seals after it.
+   */
+  private readonly unconfirmed = new Map<PackId, PackRecord>()
   private readonly reader: ChunkReader
   private batchActive = false
   private readonly packTiers = new Lru<PackId, TierId>(100_000)
@@ -108,6 +114,8 @@ export class ChunkStore {
   batch(txn: Txn): IngestBatch {
     if (this.batchActive) throw TierfsError.internal('chunk store: concurrent ingest batches')
     this.batchActive = true
+    // Before anything of this batch that needs them (liveBytes additions find their pack).
+    for (const rec of this.unconfirmed.values()) txn.putPack(rec)
     return new IngestBatch(this, txn, () => { this.batchActive = false })
   }
 
@@ -120,6 +128,12 @@ export class ChunkStore {
     open.record.state = 'sealed'
     open.record.size = size
     txn.putPack(open.record)
+    this.unconfirmed.set(open.record.id, open.record)
+  }
+
+  /** @internal the Txn of a batch committed: the records it put are recorded. */
+  confirm(): void {
+    this.unconfirmed.clear()
   }
 
   /** Adopts the open pack found at start-up (after crash recovery). */
@@ -149,6 +163,7 @@ export class ChunkStore {
         id, tier: this.tier.id, key, state: 'open', size: 0, liveBytes: 0, chunkCount: 0, createdMs: Date.now(),
       }
       txn.putPack(record)
+      this.unconfirmed.set(id, record)
       this.open = { writer, record }
     }
     return this.open
@@ -253,6 +268,11 @@ export class IngestBatch {
     } finally {
       this.end()
     }
+  }
+
+  /** Call once the batch's Txn committed (its pack records are known to be recorded). */
+  committed(): void {
+    this.store.confirm()
   }
 
   /** Ends the batch without syncing (the Txn will not be committed). Idempotent. */

@@ -238,6 +238,7 @@ export class Sealer {
     await lock.run(async () => {
       const gone = await this.stage(txn, results)
       await txn.commit({ sync: true })
+      ingest.committed()
       if (gone.size > 0) await gone.commit({ sync: true })
     })
     const cleanup = new TaskPool(CLEANUP_PARALLEL)

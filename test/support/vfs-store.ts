@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { silentLogger } from '../../src/log.js'
+import { jsonLogger, silentLogger } from '../../src/log.js'
 import { DEFAULT_CONFIG, type StoreConfig } from '../../src/store/config.js'
 import { openStore, type OpenStore } from '../../src/store/open-store.js'
 import { Staging } from '../../src/vfs/staging.js'
@@ -20,6 +20,9 @@ export interface VfsFixture {
   close(): Promise<void>
 }
 
+/** TIERFS_TEST_LOG=1 prints the vfs's log (warnings and errors) to stderr, to see why a seal failed. */
+const TEST_LOG = process.env.TIERFS_TEST_LOG === '1' ? jsonLogger((l) => process.stderr.write(l + '\n'), 'warn') : silentLogger
+
 /** A TierfsVfs over a fresh store in a temp dir: the whole core without a kernel. */
 export async function vfsStore(over: Partial<StoreConfig> = {}, dir?: string): Promise<VfsFixture> {
   const root = dir ?? (await mkdtemp(join(tmpdir(), 'tierfs-vfs-')))
@@ -30,7 +33,7 @@ export async function vfsStore(over: Partial<StoreConfig> = {}, dir?: string): P
   }
   const store = await openStore(root, silentLogger)
   const vfs = new TierfsVfs(
-    { meta: store.meta, chunks: store.chunks, staging: new Staging(store.layout.staging(store.config)), blockTier: store.block, log: silentLogger },
+    { meta: store.meta, chunks: store.chunks, staging: new Staging(store.layout.staging(store.config)), blockTier: store.block, log: TEST_LOG },
     { inlineMax: store.config.inlineMax, ...store.config.seal },
   )
   await vfs.ready()
