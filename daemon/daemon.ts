@@ -228,7 +228,7 @@ export class Daemon {
           tierMetrics: store.tiers.metrics(),
           workflows: this.backup?.status(),
           checkpoints: this.checkpoints?.status(),
-          rssBytes: process.memoryUsage().rss,
+          ...memoryFigures(),
         }
       }
       case 'flush':
@@ -308,4 +308,10 @@ export class Daemon {
     })()
     return this.stopping
   }
+}
+
+/** The daemon's memory: resident in all, and the JS heap and buffers inside it (the rest is native: LevelDB, libfuse). */
+function memoryFigures(): { rssBytes: number; heapUsedBytes: number; buffersBytes: number } {
+  const m = process.memoryUsage()
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, buffersBytes: m.external }
 }
