@@ -9,7 +9,7 @@
 #             missing or differs from package-lock.json); fuse-native loads with our patch (else
 #             re-run its patch).
 #   --test    what the test suite needs beyond that (nothing more today)
-#   --bench   also Debian restic borgbackup fio rclone (peers and load tools for benchmarks)
+#   --bench   also Debian restic borgbackup python3-llfuse fio rclone (peers and load tools for benchmarks)
 #   --build   also `npm run build` when dist/ is missing or older than src/, daemon/ or the configs
 #   --check   install nothing: list what is missing and exit 1 if anything is
 #
@@ -87,6 +87,8 @@ have_libfuse2() {
 }
 # shellcheck disable=SC2317
 have() { command -v "$1" >/dev/null 2>&1; }
+# borg mount (the backup benchmark's peer) needs llfuse, a recommendation apt skips here.
+have_llfuse() { dpkg-query -W -f='${Status}' python3-llfuse 2>/dev/null | grep -q 'install ok installed'; }
 need_deb() { # PACKAGE PRESENT-TEST...
   local pkg=$1
   shift
@@ -104,6 +106,7 @@ collect_debs() {
   if [ "$want_bench" = 1 ]; then
     need_deb restic have restic
     need_deb borgbackup have borg
+    need_deb python3-llfuse have_llfuse
     need_deb fio have fio
     need_deb rclone have rclone
   fi

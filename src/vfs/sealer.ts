@@ -66,6 +66,8 @@ export class Sealer {
   sealedFiles = 0
   sealedBytes = 0
   failures = 0
+  /** Why the last failed seal failed (drain reports it). */
+  private lastError: unknown
 
   constructor(private readonly deps: SealerDeps, private readonly config: SealerConfig) {}
 
@@ -128,7 +130,11 @@ export class Sealer {
     if (node.sealing === undefined) this.settle(node)
   }
 
-  /** Seals everything pending now and waits for it (unmount, shutdown). */
+  /**
+   * Seals everything pending now and waits for it (unmount, shutdown, before a restore point or
+   * a checkpoint), retrying failed seals a few rounds at once; throws, with the last failure's
+   * code, if a closed file is still unsealed then.
+   */
   async drain(nodes: Iterable<FileNode>): Promise<void> {
     const list = [...nodes]
     // A seal can fail for a passing reason (prune removed a chunk it deduplicated against):
@@ -146,6 +152,14 @@ export class Sealer {
         if (this.running === undefined) this.kick()
         await this.running
       }
+    }
+    // Callers go on to pin or checkpoint what is committed: files left staged must stop them.
+    const left = list.filter((n) => n.dirty && n.handles === 0).length
+    if (left > 0) {
+      const why = this.lastError
+      throw new TierfsError(why instanceof TierfsError ? why.code : 'IO',
+        `${left} closed file(s) could not be sealed (they stay staged and are retried): ${why instanceof Error ? why.message : String(why)}`,
+        { cause: why })
     }
   }
 
@@ -197,6 +211,7 @@ export class Sealer {
         for (const n of batch) this.settle(n)
       } catch (err) {
         this.failures++
+        this.lastError = err
         this.deps.log.error('seal failed; staging kept and retried later', { inos: batch.map((n) => n.ino), err })
         // Back off per file (a full disk or an unreachable tier should not spin), up to a minute.
         for (const n of batch) {

@@ -4,16 +4,21 @@
  * restores are checked against (sha256 of every file, modes, mtimes, symlink targets).
  *
  * Layout of the source (night 1):
- *   data/default/usertable/r1..r4/cf/f1..f10   40 region (store) files of incompressible data,
- *                                              sizes varying 1:24 (the same AES-CTR keystream as
- *                                              workload.ts `gen`, one seed per file)
+ *   data/default/usertable/r1..r4/cf/f1..f10   40 region (store) files, sizes varying 1:24, partly
+ *                                              compressible like real HFiles (`genRegion`: of every
+ *                                              three 64 KiB blocks one is random, two are text-like
+ *                                              rows; zstd -1 shrinks it about 2.4x, lz4 about 2.1x)
  *   data/default/usertable/.tableinfo, r?/.regioninfo
- *   wal/rs-0..7, oldWALs/b0..7, meta/region-0..3  the small files (100 B .. 40 KiB, some 0640/0600)
+ *   wal/rs-0..7, oldWALs/b0..7, meta/region-0..3  the small files (100 B .. 40 KiB of random bytes,
+ *                                              some 0640/0600)
  *   current -> data/default/usertable          a symlink
+ * Every later night adds ~10% new files (10% of night 1's file count, as new small files spread
+ * over the small-file directories) and rewrites a few small files, and:
  * Night 2 (compaction): r1/cf/f3, f4, f5 are deleted and a new r1/cf/f11 (the next file number of
  * the region; the issue calls it "f6") is written as their concatenation; r4/cf/f2 expires (TTL)
- * and is deleted; 10 small files are rewritten and 20 added.
- * Night 3 (flush): r2/cf/f11 is written (about 1% of the table); 5 small files rewritten, 10 added.
+ * and is deleted; 10 small files are rewritten.
+ * Night 3 (flush): r2/cf/f11 is written (about 1% of the table); 5 small files rewritten.
+ * Night 4 (flush): r3/cf/f11 is written (about 1% of the table); 5 small files rewritten.
  */
 import { createCipheriv, createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
@@ -69,15 +74,44 @@ function keystream(seed: string): (n: number) => Buffer {
   return (n) => c.update(n === MiB ? zeros : zeros.subarray(0, n))
 }
 
-/** Writes `bytes` of incompressible data (the workload.ts `gen` generator) in 1 MiB blocks. */
-export async function gen(file: string, bytes: number, seed: string): Promise<void> {
+/** HFile-like blocks: of every three, one is random and two are text-like rows. */
+const BLOCK = 64 * 1024
+
+/**
+ * Fills `out` with text-like rows (an HBase KeyValue dump: row key, column, timestamp, type and
+ * an 8-hex-digit value from `rnd`), numbered from `row`; returns the next row number.
+ */
+function textRows(prefix: string, row: number, rnd: (n: number) => Buffer, out: Buffer): number {
+  const hex = rnd(Math.max(16, Math.ceil(out.length / 8))).toString('hex')
+  let off = 0
+  for (let h = 0; off < out.length; row++, h = (h + 8) % (hex.length - 8)) {
+    off += out.write(`${prefix}row${String(row).padStart(10, '0')}\tcf:q${row % 16}\tts=1795254651${String(row % 1000).padStart(3, '0')}\tPut\tv=${hex.slice(h, h + 8)}\n`, off, 'latin1')
+  }
+  return row
+}
+
+/**
+ * Writes `bytes` of region-file data for `seed` in 1 MiB writes: 64 KiB blocks, one in three random
+ * (the workload.ts `gen` keystream), two in three text-like rows (`textRows`), so the data
+ * compresses about 2.4x with zstd -1 (HBase files compress 2-4x), and differs from every other seed's.
+ */
+export async function genRegion(file: string, bytes: number, seed: string): Promise<void> {
   const next = keystream(seed)
+  const prefix = `${seed},`
+  const buf = Buffer.alloc(MiB)
+  let row = 0
+  let block = 0
   const fh = await open(file, 'w')
   try {
     for (let off = 0; off < bytes; off += MiB) {
-      const block = next(Math.min(MiB, bytes - off))
+      const n = Math.min(MiB, bytes - off)
+      for (let b = 0; b < n; b += BLOCK, block++) {
+        const out = buf.subarray(b, Math.min(n, b + BLOCK))
+        if (block % 3 === 0) next(out.length).copy(out)
+        else row = textRows(prefix, row, next, out)
+      }
       let done = 0
-      while (done < block.length) done += (await fh.write(block, done, block.length - done, off + done)).bytesWritten
+      while (done < n) done += (await fh.write(buf, done, n - done, off + done)).bytesWritten
     }
   } finally {
     await fh.close()
@@ -115,7 +149,7 @@ export async function makeNight1(src: string, z: Sizes): Promise<NightInfo> {
   }
   await writeFile(join(src, TABLE, '.tableinfo'), 'usertable v1\n')
   for (const [rel, size] of regionFileSizes(z)) {
-    await gen(join(src, rel), size, `backup-bench-${rel}`)
+    await genRegion(join(src, rel), size, `backup-bench-${rel}`)
     bytes += size
   }
   for (const d of SMALL_DIRS) await mkdir(join(src, d), { recursive: true })
@@ -147,18 +181,23 @@ async function concat(out: string, inputs: string[]): Promise<number> {
   return off
 }
 
-async function smallChanges(src: string, z: Sizes, night: string, rewrite: number, add: number): Promise<number> {
+/** New files a night: ~10% of night 1's file count (region files and small files). */
+export function newFilesPerNight(z: Sizes): number {
+  return Math.round((REGIONS.length * WEIGHTS.length + z.smallFiles) / 10)
+}
+
+async function smallChanges(src: string, z: Sizes, night: string, rewrite: number): Promise<number> {
   let bytes = 0
-  // Rewritten: spread over the existing files; added: new names in wal/rs-0.
+  // Rewritten: spread over the existing files; added: new names spread over the small-file dirs.
   for (let k = 0; k < rewrite; k++) {
     const i = Math.floor(((k + 0.5) * z.smallFiles) / rewrite)
     const size = smallSize(i, night)
     await writeSmall(src, smallRel(i), `small-${i}-${night}`, size, 0o644)
     bytes += size
   }
-  for (let k = 0; k < add; k++) {
+  for (let k = 0; k < newFilesPerNight(z); k++) {
     const size = smallSize(k, `${night}-new`)
-    await writeSmall(src, `wal/rs-0/${night}.${String(k).padStart(4, '0')}`, `small-new-${k}-${night}`, size, 0o644)
+    await writeSmall(src, `${SMALL_DIRS[k % SMALL_DIRS.length] as string}/${night}.${String(k).padStart(4, '0')}`, `small-new-${k}-${night}`, size, 0o644)
     bytes += size
   }
   return bytes
@@ -175,20 +214,28 @@ export async function makeNight2(src: string, z: Sizes): Promise<NightInfo & { c
   const expired = join(src, regionFile('r4', 2))
   const expiredBytes = (await lstat(expired)).size
   await rm(expired)
-  const small = await smallChanges(src, z, 'n2', 10, 20)
+  const small = await smallChanges(src, z, 'n2', 10)
   await writeFile(join(src, TABLE, '.tableinfo'), 'usertable v2\n')
   return {
-    text: `compaction: r1/cf/f3+f4+f5 deleted, new r1/cf/f11 of ${mib(compactedBytes)} = their concatenation; r4/cf/f2 (${mib(expiredBytes)}) expired and deleted; 10 small files rewritten, 20 added`,
+    text: `compaction: r1/cf/f3+f4+f5 deleted, new r1/cf/f11 of ${mib(compactedBytes)} = their concatenation; r4/cf/f2 (${mib(expiredBytes)}) expired and deleted; 10 small files rewritten, ${newFilesPerNight(z)} added`,
     bytesWritten: compactedBytes + small, compactedBytes, expiredBytes,
   }
 }
 
-/** Night 3: a flush of about 1% of the table into r2, a few small files changed and added. */
-export async function makeNight3(src: string, z: Sizes): Promise<NightInfo & { flushBytes: number }> {
+/** Nights 3 and 4: a flush of about 1% of the table into `region`, a few small files changed, ~10% new files. */
+async function flushNight(src: string, z: Sizes, night: string, region: string): Promise<NightInfo & { flushBytes: number }> {
   const flushBytes = Math.round(z.tableBytes / 100) + 12345
-  await gen(join(src, regionFile('r2', 11)), flushBytes, 'backup-bench-night3-flush')
-  const small = await smallChanges(src, z, 'n3', 5, 10)
-  return { text: `flush: new r2/cf/f11 of ${mib(flushBytes)}; 5 small files rewritten, 10 added`, bytesWritten: flushBytes + small, flushBytes }
+  await genRegion(join(src, regionFile(region, 11)), flushBytes, `backup-bench-${night}-flush`)
+  const small = await smallChanges(src, z, night, 5)
+  return { text: `flush: new ${region}/cf/f11 of ${mib(flushBytes)}; 5 small files rewritten, ${newFilesPerNight(z)} added`, bytesWritten: flushBytes + small, flushBytes }
+}
+
+export function makeNight3(src: string, z: Sizes): Promise<NightInfo & { flushBytes: number }> {
+  return flushNight(src, z, 'n3', 'r2')
+}
+
+export function makeNight4(src: string, z: Sizes): Promise<NightInfo & { flushBytes: number }> {
+  return flushNight(src, z, 'n4', 'r3')
 }
 
 export function mib(bytes: number): string {

@@ -1,510 +1,178 @@
 /**
- * The backup engine benchmark: tierfs's ingest-mode backup workflow against restic and borgbackup
- * on the same data in the same run. The scenario is the motivating one: an HBase table exported
- * every night into a plain directory (test/bench/backup-scenario.ts), backed up three nights:
+ * The backup engine benchmark: tierfs's backup workflows against restic and borgbackup on the
+ * same data in the same run, with the targets of the issue in a "target" column (met / MISSED).
+ * The scenario is the motivating one: an HBase table exported every night into a plain directory
+ * (test/bench/backup-scenario.ts: region files of mixed sizes that compress about 2x like real
+ * HFiles, a tree of small files), backed up four nights:
  *   night 1  the whole table (2 GiB in 40 region files + 2,000 small files; --quick 256 MiB + 300)
  *   night 2  a compaction: f3, f4, f5 of one region deleted, a new file written as their concatenation
  *            (3x the real change: dedup must make it cost almost nothing), one expired region file
- *            deleted, small files changed and added
- *   night 3  a flush of ~1% of the table, small files changed and added
- * then night 1 is restored into an empty directory by each tool (checked file by file against
- * night 1's source: sha256, size, mode, owner, mtime; a mismatch fails the run), and night 1 is
- * forgotten and pruned. A report, not a test: it prints the machine and ONE markdown table, and
- * writes a JSON (and the markdown) to bench-out/ ($BENCH_OUT_DIR when set).
+ *            deleted, ~10% new files, small files changed
+ *   night 3  a flush of ~1% of the table, ~10% new files, small files changed
+ *   night 4  another flush, ~10% new files, small files changed
+ * with each night's wall time and the repository's size after it. Then night 4 is restored into
+ * an empty directory by every tool, with its restore command (tierfs: `cp -a` out of the restore
+ * point's folder, and `tierfs restore`; restic restore; borg extract) and through its FUSE mount
+ * (restic mount + cp -a, borg mount + cp -a), beside a plain `cp -a` of the export directory
+ * (native); every restore is checked file by file against night 4's source (sha256, size, mode,
+ * owner, mtime, symlink targets; a mismatch fails the run). Night 1 is then forgotten and pruned.
+ * Once per bench run, after the runs: a snapshot-mode restore point of 100,000 small files
+ * (--quick 20,000) written through a fresh mount, `tierfs snapshot create` and `tierfs backup run`
+ * timed several times (restic backing up a native tree of the same shape as the reference), and
+ * prune planning at 1,000,000 chunks (--quick 100,000) by test/bench/prune-scale.bench.ts.
+ * A report, not a test: it prints the machine and ONE markdown table, and writes a JSON (and the
+ * markdown) to bench-out/ ($BENCH_OUT_DIR when set); exit 1 if a step failed (not for a missed target).
  *
  * Run from the project root, as root (FUSE and drop_caches), after `npx tsc -p tsconfig.json`
  * (tierfs runs from dist/):
- *   node --import @tapjs/typescript/import test/bench/backup.bench.ts           full: 2 GiB, 3 runs
- *   node --import @tapjs/typescript/import test/bench/backup.bench.ts --quick   256 MiB, 2 runs
- *   (--reps N overrides the run count)
- * Needs restic and borgbackup (scripts/setup.sh --bench, or apt-get install -y restic borgbackup).
+ *   node --import @tapjs/typescript/import test/bench/backup.bench.ts           full: 2 GiB, 2 runs, 100,000 files, 1M chunks
+ *   node --import @tapjs/typescript/import test/bench/backup.bench.ts --quick   256 MiB, 2 runs, 20,000 files, 100,000 chunks
+ *   (on the shared 2-CPU dev machine at load ~9: full 26 min, --quick 4 min; a run is ~10 min of
+ *   the full mode, half of it restores and their checks, the 100,000 files ~4 min, planning ~2 min)
+ *   --reps N overrides the run count; --pin-files N and --plan-chunks N the sizes of the two
+ *   tierfs-at-scale rows (0 leaves a row out).
+ * Needs restic and borgbackup (scripts/setup.sh --bench, or apt-get install -y restic borgbackup),
+ * and python3-llfuse for `borg mount` (Debian's borgbackup recommends it).
  *
  * Subjects, each with its defaults:
- *  - tierfs: a fresh store (`tierfs init`), mounted with `tierfs mount`; a policy file with a
- *    `backup:` section in ingest mode (source = the export directory, dest = /hbase); each night
- *    is `tierfs backup run MOUNT hbase` (copies new and changed files into the namespace,
- *    dedups, seals, creates the restore point). Restore = `cp -a MOUNT/.snapshots/hbase/<t>/. DEST`
- *    (and `tierfs restore`), prune = `tierfs snapshot delete` + `tierfs prune`. Store settings
- *    that differ from the default: history.windowHours 0 (so versions no restore point needs can
- *    be pruned now, not after 7 days), checkpoint.everyHours 0 and migrate.schedule '' (no
- *    background checkpoint or tiering pass during the run). No encryption, no compression.
+ *  - tierfs: a fresh store (`tierfs init`) with compression ON (`"compression": true`: zstd level 1
+ *    per chunk when it saves >= 1/16), mounted with `tierfs mount`; a policy file with a `backup:`
+ *    section in ingest mode (source = the export directory, dest = /hbase); each night is `tierfs
+ *    backup run MOUNT hbase` (copies new and changed files into the namespace, dedups, seals,
+ *    creates the restore point). Compression is on because both peers compress by default and the
+ *    stored-bytes target is against restic; a second store with compression off (tierfs's
+ *    default) runs the four nights too, for two rows (night 1's wall, size after night 4), and
+ *    nothing else: a whole second subject would add every restore (~1.5 min a run). Other store
+ *    settings that differ from the default: history.windowHours 0 (so versions no restore point
+ *    needs can be pruned now, not after 7 days), checkpoint.everyHours 0, migrate.schedule '' and
+ *    prune.schedule '' (no background checkpoint, tiering pass or prune during the run). No encryption.
  *  - restic: `restic init` (repository v2: AES-256 encryption, zstd auto compression), each
- *    night `restic backup .` in the export directory, restore = `restic restore ID --target DEST`,
- *    prune = `restic forget ID --prune`.
+ *    night `restic backup .` in the export directory, restore = `restic restore ID --target DEST`
+ *    and `restic mount` + `cp -a MNT/ids/<id>/.`, prune = `restic forget ID --prune`.
  *  - borg: `borg init -e none` (no encryption; lz4 compression, the default), each night
- *    `borg create ::nightN .`, restore = `borg extract ::night1` in DEST, prune =
- *    `borg prune --keep-last 2` + `borg compact`.
+ *    `borg create ::nightN .`, restore = `borg extract ::night4` in DEST and `borg mount -f
+ *    ::night4 MNT` + `cp -a MNT/.`, prune = `borg prune --keep-last 3` + `borg compact`.
  *
  * Method: every timed step starts cold: `sync; echo 3 > /proc/sys/vm/drop_caches` first (the
  * export directory, the repositories and the store are read from disk); tierfs is also remounted
  * before each restore (its chunk cache lives in the daemon; during the nights it stays mounted,
- * as on a backup host). Subjects take turns in a rotating order per run. Sizes: tierfs store =
+ * as on a backup host). Subjects take turns in a rotating order per run. Sizes: tierfs =
  * `storedBytes` of `tierfs status --json` (pack bytes), with the on-disk size of the store
  * (packs + LevelDB, `du -sb`) on its own row; restic and borg = `du -sb` of the repository.
- * CPU seconds: user+sys of the tool (/usr/bin/time); for tierfs, the daemon's CPU over the step
- * plus the CLI's (or cp's).
+ * CPU seconds: user+sys of the tool (/usr/bin/time; a FUSE restore: the mount process's and
+ * cp's); for tierfs, the daemon's CPU over the step plus the CLI's (or cp's).
  */
-import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describeMachine, busyness, machineText } from './machine.js'
-import { median } from './report-table.js'
-import { cpuSeconds, dropCaches, OUT_DIR, procMemKb } from './subjects.js'
-import { FULL, QUICK, makeNight1, makeNight2, makeNight3, mib, treeDiff, treeOf, treeTotals, type NightInfo, type Sizes, type Tree } from './backup-scenario.js'
-import { childEnv, CLI, ROOT, RUN_DIR, run, tempMount, type TestMount } from '../support/tierfs-mount.js'
+import { mustRun, timedProc } from './bench-run.js'
+import { FULL, QUICK, makeNight1, makeNight2, makeNight3, makeNight4, mib, newFilesPerNight, treeDiff, treeOf, treeTotals, type NightInfo, type Sizes, type Tree } from './backup-scenario.js'
+import { prunePlanningRun, snapshotModeRun, type PinRun, type PlanningRun } from './backup-scale-runs.js'
+import { BorgBackup, cleanupMounts, MountUnavailable, ResticBackup, TierfsBackup, type BackupSubject, type Step } from './backup-subjects.js'
+import { atMost, bound, cell, markdownTable, push, pushGrowth, secondsText, targetsLine, type Row, type Target, type Who } from './backup-table.js'
+import { busyness, describeMachine, machineText } from './machine.js'
+import { fmt, median } from './report-table.js'
+import { dropCaches, OUT_DIR } from './subjects.js'
+import { ROOT, run } from '../support/tierfs-mount.js'
 
-const MiB = 1024 * 1024
-type Who = 'tierfs' | 'restic' | 'borg'
-const SUBJECTS: readonly Who[] = ['tierfs', 'restic', 'borg']
+const NIGHTS = 4
+/** The night every tool restores. */
+const RESTORE_NIGHT = 4
 
-interface Options { quick: boolean; reps: number }
+interface Options { quick: boolean; reps: number; pinFiles: number; pinTimes: number; planChunks: number }
 
 function parseArgs(argv: string[]): Options {
   const quick = argv.includes('--quick')
-  const i = argv.indexOf('--reps')
-  const reps = i >= 0 ? Number(argv[i + 1]) : quick ? 2 : 3
-  if (!Number.isInteger(reps) || reps < 1) throw new Error('--reps needs a positive integer')
-  return { quick, reps }
+  const num = (flag: string, dflt: number): number => {
+    const i = argv.indexOf(flag)
+    const v = i >= 0 ? Number(argv[i + 1]) : dflt
+    if (!Number.isInteger(v) || v < 0) throw new Error(`${flag} needs a whole number`)
+    return v
+  }
+  const reps = num('--reps', 2)
+  if (reps < 1) throw new Error('--reps needs a positive integer')
+  return { quick, reps, pinFiles: num('--pin-files', quick ? 20_000 : 100_000), pinTimes: quick ? 5 : 7, planChunks: num('--plan-chunks', quick ? 100_000 : 1_000_000) }
 }
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-interface Proc { seconds: number; cpuS: number; maxRssKb: number; stdout: string; stderr: string }
-
-/** Runs a command under /usr/bin/time: wall seconds, user+sys CPU seconds and peak RSS. Rejects on failure. */
-async function timedProc(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; tmp: string }): Promise<Proc> {
-  const tfile = join(opts.tmp, `time-${process.pid}-${Math.random().toString(36).slice(2)}.txt`)
-  const t0 = performance.now()
-  const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((ok, fail) => {
-    execFile('/usr/bin/time', ['-f', '%U %S %M', '-o', tfile, cmd, ...args], {
-      maxBuffer: 512 * MiB, ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }), ...(opts.env === undefined ? {} : { env: opts.env }),
-    }, (err, out, errOut) => {
-      if (err !== null) fail(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${String(errOut).slice(-4000)}\n${String(out).slice(-4000)}`))
-      else ok({ stdout: String(out), stderr: String(errOut) })
-    })
-  })
-  const seconds = (performance.now() - t0) / 1000
-  const [u, s, m] = (await readFile(tfile, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number)
-  await rm(tfile, { force: true })
-  return { seconds, cpuS: (u ?? 0) + (s ?? 0), maxRssKb: m ?? 0, stdout, stderr }
-}
-
-/** Runs a command to completion; rejects with its output on failure. */
-function mustRun(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
-  return new Promise((ok, fail) => {
-    execFile(cmd, args, { maxBuffer: 256 * MiB, ...opts }, (err, stdout, stderr) => {
-      if (err !== null) fail(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${String(stderr)}${String(stdout)}`))
-      else ok(String(stdout))
-    })
-  })
-}
-
-async function duBytes(...paths: string[]): Promise<number> {
-  const out = await mustRun('du', ['-sbc', ...paths])
-  const total = out.trim().split('\n').pop() ?? ''
-  return Number(total.split(/\s+/)[0])
+/** The same target, shown on a secondary row but not counted (the counted one is on the main row). */
+function info(t: Target): Target {
+  return { ...t, info: true }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Subjects
+// Rows
 
-/** One step's figures. */
-interface Step { seconds: number; cpuS: number; rssKb: number; note?: Record<string, unknown> }
-
-interface BackupSubject {
-  readonly who: Who
-  /** Backs up the export directory as night `n` (1-based). */
-  backup(n: number): Promise<Step>
-  /** Repository / store bytes (what the size rows compare). */
-  size(): Promise<number>
-  /** Restores night 1 into `dest` (empty, created by the caller). */
-  restore(dest: string): Promise<Step>
-  /** Forgets night 1 and frees what only it used. */
-  prune(): Promise<Step>
-  /** Peak RSS seen (kB). */
-  peakRssKb(): Promise<number>
-  close(): Promise<void>
-}
-
-class TierfsBackup implements BackupSubject {
-  readonly who = 'tierfs'
-  private points: string[] = []
-  private peak = 0
-  private constructor(readonly m: TestMount, private readonly src: string, private readonly tmp: string) {}
-
-  static async create(src: string, tmp: string): Promise<TierfsBackup> {
-    const m = await tempMount({ config: { history: { windowHours: 0 }, checkpoint: { everyHours: 0 }, migrate: { schedule: '' } } })
-    try {
-      await mkdir(join(m.store, 'policies'), { recursive: true })
-      await writeFile(join(m.store, 'policies/hbase.yaml'), [
-        '# backup benchmark: the export directory ingested into /hbase, one restore point per run',
-        'name: hbase',
-        'match: { path: "/hbase/**" }',
-        'tiers:',
-        '  - { tier: block }',
-        'backup:',
-        `  source: ${JSON.stringify(src)}`,
-        '  dest: /hbase',
-        '',
-      ].join('\n'))
-      const r = await m.cli(['policy', 'reload', m.mnt])
-      if (r.code !== 0) throw new Error(`tierfs policy reload: ${r.stderr}${r.stdout}`)
-      liveMounts.add(m)
-      return new TierfsBackup(m, src, tmp)
-    } catch (err) {
-      await m.cleanup()
-      throw err
-    }
-  }
-
-  private env(): NodeJS.ProcessEnv {
-    return { ...childEnv(), TIERFS_RUN_DIR: RUN_DIR }
-  }
-
-  /** A CLI command under /usr/bin/time, with the daemon's CPU over it added. */
-  private async cli(args: string[]): Promise<Proc> {
-    return this.withDaemon(() => timedProc(process.execPath, [CLI, ...args], { env: this.env(), tmp: this.tmp }))
-  }
-
-  private async withDaemon(work: () => Promise<Proc>): Promise<Proc> {
-    const pid = await this.m.pid()
-    const c0 = await cpuSeconds(pid)
-    const p = await work()
-    const c1 = await cpuSeconds(pid)
-    await this.notePeak()
-    return { ...p, cpuS: p.cpuS + (c0 === undefined || c1 === undefined ? 0 : c1 - c0) }
-  }
-
-  private async notePeak(): Promise<void> {
-    const mem = await procMemKb(await this.m.pid())
-    if (mem !== undefined) this.peak = Math.max(this.peak, mem.hwm)
-  }
-
-  async backup(n: number): Promise<Step> {
-    const p = await this.cli(['backup', 'run', this.m.mnt, 'hbase', '--json'])
-    const rec = JSON.parse(p.stdout) as { ok: boolean; summary?: Record<string, any>; error?: unknown }
-    if (!rec.ok || rec.summary === undefined) throw new Error(`tierfs backup run (night ${n}) failed: ${p.stdout}`)
-    const s = rec.summary
-    if (Number(s.errors) > 0) throw new Error(`tierfs backup run (night ${n}): ${s.errors} source entries could not be read`)
-    this.points.push(String(s.restorePoint.name))
-    const note = {
-      filesNew: s.filesNew, filesChanged: s.filesChanged, filesUnchanged: s.filesUnchanged, deleted: s.deleted,
-      bytesRead: s.bytesRead, bytesStored: s.bytesStored, elapsedMs: s.elapsedMs, restorePoint: s.restorePoint.name,
-    }
-    return { seconds: p.seconds, cpuS: p.cpuS, rssKb: this.peak, note }
-  }
-
-  /** storedBytes once nothing is staged (the run seals before it answers; this only makes sure). */
-  async size(): Promise<number> {
-    for (let i = 0; ; i++) {
-      const s = await this.m.status()
-      if ((s.stagingFiles === 0 && s.openHandles === 0) || i > 600) return Number(s.storedBytes)
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
-
-  /** Packs and LevelDB on disk (the store without its log, run and policy directories). */
-  onDisk(): Promise<number> {
-    return duBytes(...['meta', 'block', 'object', 'cold'].map((d) => join(this.m.store, d)))
-  }
-
-  private async remountCold(): Promise<void> {
-    await this.notePeak()
-    await this.m.umount()
-    await this.m.mount()
-  }
-
-  private night1(): string {
-    const p = this.points[0]
-    if (p === undefined) throw new Error('tierfs: night 1 has no restore point')
-    return p
-  }
-
-  async restore(dest: string): Promise<Step> {
-    await this.remountCold()
-    await dropCaches()
-    const p = await this.withDaemon(() => timedProc('cp', ['-a', `${this.m.mnt}/.snapshots/hbase/${this.night1()}/.`, dest], { tmp: this.tmp }))
-    return { seconds: p.seconds, cpuS: p.cpuS, rssKb: this.peak }
-  }
-
-  /** The same restore with `tierfs restore` (parallel copy through the mount). */
-  async restoreCli(dest: string): Promise<Step> {
-    await this.remountCold()
-    await dropCaches()
-    const p = await this.cli(['restore', this.m.mnt, `hbase/${this.night1()}`, dest, '--json'])
-    const s = JSON.parse(p.stdout) as Record<string, unknown>
-    if (Number(s.errors) !== 0) throw new Error(`tierfs restore reported errors: ${p.stdout}${p.stderr}`)
-    return { seconds: p.seconds, cpuS: p.cpuS, rssKb: this.peak, note: { files: s.files, bytes: s.bytes, times: s.times } }
-  }
-
-  async prune(): Promise<Step> {
-    const del = await this.cli(['snapshot', 'delete', this.m.mnt, '--workflow', 'hbase', this.night1()])
-    const pr = await this.cli(['prune', this.m.mnt, '--json'])
-    const r = JSON.parse(pr.stdout) as Record<string, any>
-    if (Array.isArray(r.problems) && r.problems.length > 0) throw new Error(`tierfs prune reported problems: ${pr.stdout}`)
-    return {
-      seconds: del.seconds + pr.seconds, cpuS: del.cpuS + pr.cpuS, rssKb: this.peak,
-      note: { bytesFreed: r.bytesFreed, packsDeleted: r.packsDeleted, packsRepacked: r.packsRepacked, bytesRepacked: r.bytesRepacked, versionsDropped: r.versionsDropped, chunksFreed: r.chunksFreed },
-    }
-  }
-
-  async peakRssKb(): Promise<number> {
-    await this.notePeak().catch(() => undefined)
-    return this.peak
-  }
-
-  /** Copies the daemon's logs to the output directory (a failed run); returns where. */
-  async keepLogs(): Promise<string> {
-    const dest = join(OUT_DIR, `tierfs-failed-backup-${new Date().toISOString().replace(/[:.]/g, '-')}`)
-    await mkdir(dest, { recursive: true })
-    await mustRun('cp', ['-a', join(this.m.store, 'log'), dest]).catch(() => undefined)
-    return dest
-  }
-
-  async close(): Promise<void> {
-    liveMounts.delete(this.m)
-    await this.m.cleanup()
-  }
-}
-
-/** Mounts not cleaned up yet (an interrupted run unmounts them). */
-const liveMounts = new Set<TestMount>()
-
-class ResticBackup implements BackupSubject {
-  readonly who = 'restic'
-  private ids: string[] = []
-  private peak = 0
-  private readonly env: NodeJS.ProcessEnv
-  constructor(private readonly repo: string, private readonly src: string, private readonly tmp: string) {
-    this.env = { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: 'backup-bench', RESTIC_CACHE_DIR: `${repo}-cache`, RESTIC_PROGRESS_FPS: '0.016' }
-  }
-
-  async init(): Promise<void> {
-    await mustRun('restic', ['init'], { env: this.env })
-  }
-
-  private async restic(args: string[], cwd?: string): Promise<Proc> {
-    const p = await timedProc('restic', args, { env: this.env, tmp: this.tmp, ...(cwd === undefined ? {} : { cwd }) })
-    this.peak = Math.max(this.peak, p.maxRssKb)
-    return p
-  }
-
-  async backup(n: number): Promise<Step> {
-    const p = await this.restic(['backup', '.', '--json', '--host', 'bench', '--tag', `night${n}`], this.src)
-    const summary = p.stdout.trim().split('\n').map((l) => { try { return JSON.parse(l) as Record<string, any> } catch { return {} } })
-      .find((j) => j.message_type === 'summary')
-    if (summary === undefined) throw new Error(`restic backup printed no summary: ${p.stdout.slice(-2000)}`)
-    this.ids.push(String(summary.snapshot_id))
-    return {
-      seconds: p.seconds, cpuS: p.cpuS, rssKb: p.maxRssKb,
-      note: { filesNew: summary.files_new, filesChanged: summary.files_changed, filesUnmodified: summary.files_unmodified, dataAdded: summary.data_added, snapshot: summary.snapshot_id },
-    }
-  }
-
-  size(): Promise<number> {
-    return duBytes(this.repo)
-  }
-
-  async restore(dest: string): Promise<Step> {
-    const id = this.ids[0]
-    if (id === undefined) throw new Error('restic: no night 1 snapshot')
-    const p = await this.restic(['restore', id, '--target', dest])
-    return { seconds: p.seconds, cpuS: p.cpuS, rssKb: p.maxRssKb }
-  }
-
-  async prune(): Promise<Step> {
-    const id = this.ids[0]
-    if (id === undefined) throw new Error('restic: no night 1 snapshot')
-    const p = await this.restic(['forget', id, '--prune'])
-    return { seconds: p.seconds, cpuS: p.cpuS, rssKb: p.maxRssKb }
-  }
-
-  async peakRssKb(): Promise<number> {
-    return this.peak
-  }
-
-  async close(): Promise<void> {
-    await rm(this.repo, { recursive: true, force: true })
-    await rm(`${this.repo}-cache`, { recursive: true, force: true })
-  }
-}
-
-class BorgBackup implements BackupSubject {
-  readonly who = 'borg'
-  private peak = 0
-  private readonly env: NodeJS.ProcessEnv
-  constructor(private readonly repo: string, private readonly src: string, private readonly tmp: string) {
-    this.env = {
-      ...process.env, BORG_REPO: repo, BORG_BASE_DIR: `${repo}-home`,
-      BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes',
-    }
-  }
-
-  async init(): Promise<void> {
-    await mkdir(`${this.repo}-home`, { recursive: true })
-    await mustRun('borg', ['init', '-e', 'none'], { env: this.env })
-  }
-
-  private async borg(args: string[], cwd?: string): Promise<Proc> {
-    const p = await timedProc('borg', args, { env: this.env, tmp: this.tmp, ...(cwd === undefined ? {} : { cwd }) })
-    this.peak = Math.max(this.peak, p.maxRssKb)
-    return p
-  }
-
-  async backup(n: number): Promise<Step> {
-    const p = await this.borg(['create', '--json', `::night${n}`, '.'], this.src)
-    const j = JSON.parse(p.stdout) as { archive: { stats: Record<string, number> } }
-    return {
-      seconds: p.seconds, cpuS: p.cpuS, rssKb: p.maxRssKb,
-      note: { nfiles: j.archive.stats.nfiles, originalSize: j.archive.stats.original_size, deduplicatedSize: j.archive.stats.deduplicated_size },
-    }
-  }
-
-  size(): Promise<number> {
-    return duBytes(this.repo)
-  }
-
-  async restore(dest: string): Promise<Step> {
-    const p = await this.borg(['extract', '::night1'], dest)
-    return { seconds: p.seconds, cpuS: p.cpuS, rssKb: p.maxRssKb }
-  }
-
-  async prune(): Promise<Step> {
-    const a = await this.borg(['prune', '--keep-last', '2'])
-    const b = await this.borg(['compact'])
-    return { seconds: a.seconds + b.seconds, cpuS: a.cpuS + b.cpuS, rssKb: Math.max(a.maxRssKb, b.maxRssKb) }
-  }
-
-  async peakRssKb(): Promise<number> {
-    return this.peak
-  }
-
-  async close(): Promise<void> {
-    await rm(this.repo, { recursive: true, force: true })
-    await rm(`${this.repo}-home`, { recursive: true, force: true })
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rows and the table
-
-type Kind = 'seconds' | 'bytes' | 'bytesMore'
-
-interface Row {
-  test: string
-  kind: Kind
-  runs: Partial<Record<Who, number[]>>
-  cpu?: Partial<Record<Who, number[]>>
-  /** Peer cells shown as text instead of figures (the ratios still use `runs`). */
-  text?: Partial<Record<Who, string>>
-}
-
-function push(row: Row, who: Who, x: number, cpuS?: number): void {
-  ;(row.runs[who] ??= []).push(x)
-  if (cpuS !== undefined) ((row.cpu ??= {})[who] ??= []).push(cpuS)
-}
-
-function fmt(x: number): string {
-  if (x >= 100) return Math.round(x).toLocaleString('en-US')
-  if (x >= 10) return x.toFixed(1)
-  if (x >= 1) return x.toFixed(2)
-  if (x === 0) return '0'
-  return x.toPrecision(2)
-}
-
-/** MiB from 1 MiB up, then KiB, then bytes. */
-function bytesText(x: number): string {
-  const a = Math.abs(x)
-  if (a >= MiB) return `${fmt(x / MiB)} MiB`
-  if (a >= 1024) return `${fmt(x / 1024)} KiB`
-  return `${Math.round(x)} B`
-}
-
-function cell(row: Row, who: Who): string {
-  const text = row.text?.[who]
-  if (text !== undefined) return text
-  const xs = row.runs[who] ?? []
-  const m = median(xs)
-  if (m === undefined) return '—'
-  const v = (x: number): string => (row.kind === 'seconds' ? `${fmt(x)} s` : bytesText(x))
-  const cpu = median(row.cpu?.[who] ?? [])
-  const cpuText = cpu === undefined ? '' : ` · ${cpu.toFixed(1)} cpu-s`
-  const lo = v(Math.min(...xs))
-  const hi = v(Math.max(...xs))
-  // The range without its unit when both ends have the median's unit; none when min = max.
-  const unit = (t: string): string => t.replace(/^[-\d.,]+ /, '')
-  const range = lo === hi ? '' : unit(lo) === unit(v(m)) && unit(hi) === unit(v(m)) ? ` (${lo.split(' ')[0]}–${hi.split(' ')[0]})` : ` (${lo}–${hi})`
-  return v(m) + range + cpuText
-}
-
-/**
- * tierfs relative to `other`, > 1 in tierfs's favour: seconds and bytes stored, other ÷ tierfs
- * (faster, smaller); bytes freed ('bytesMore'), tierfs ÷ other (reclaimed more).
- */
-function ratio(row: Row, other: Who): string {
-  const t = median(row.runs.tierfs ?? [])
-  const o = median(row.runs[other] ?? [])
-  if (t === undefined || o === undefined) return '—'
-  // Bytes freed: both next to nothing is no comparison.
-  if (row.kind === 'bytesMore' && Math.max(t, o) < MiB) return '— (both < 1 MiB)'
-  const r = row.kind === 'bytesMore' ? t / o : o / t
-  if (!Number.isFinite(r) || Number.isNaN(r)) return '—'
-  return `${r >= 10 ? fmt(r) : r.toFixed(2)}x`
-}
-
-function markdownTable(rows: readonly Row[]): string {
-  return [
-    '| measurement | tierfs | restic | borg | tierfs/restic | tierfs/borg |',
-    '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.test} | ${cell(r, 'tierfs')} | ${cell(r, 'restic')} | ${cell(r, 'borg')} | ${ratio(r, 'restic')} | ${ratio(r, 'borg')} |`),
-  ].join('\n')
-}
-
-// ---------------------------------------------------------------------------------------------
-// The run
+type NightRows = [time: Row, stored: Row]
 
 interface Rows {
-  night1: Row; size1: Row; disk1: Row
-  night2: Row; grow2: Row
-  night3: Row; grow3: Row
-  restore: Row; restoreCli: Row
+  night1: Row; night1Plain: Row; stored1: Row
+  night2: Row; stored2: Row
+  night3: Row; stored3: Row
+  night4: Row; stored4: Row; stored4Plain: Row; disk4: Row
+  restore: Row; restoreMount: Row; restoreCli: Row
   prune: Row; freed: Row; sizeAfter: Row
   rss: Row
+  pinCreate: Row; pinRoundTrip: Row; pinDaemon: Row; pinCli: Row; runCli: Row
+  planning: Row
 }
 
-function makeRows(z: Sizes, cold: () => boolean): Rows {
+function makeRows(z: Sizes, opts: Options, cold: () => boolean): Rows {
   const c = (): string => (cold() ? 'cold' : 'cold? (drop_caches REFUSED: page cache may be warm)')
-  const rows: Rows = {
-    night1: { test: `night 1: initial backup of ${mib(z.tableBytes)} + ${z.smallFiles.toLocaleString('en-US')} small files, ${c()}`, kind: 'seconds', runs: {} },
-    size1: { test: 'repository after night 1 (tierfs: storedBytes, packs only; restic, borg: du -sb)', kind: 'bytes', runs: {} },
-    disk1: { test: '↳ on disk with index and metadata (tierfs: du -sb of packs + LevelDB; restic, borg: as above)', kind: 'bytes', runs: {} },
-    night2: { test: `night 2: incremental backup after a compaction, ${c()}`, kind: 'seconds', runs: {} },
-    grow2: { test: 'repository growth over night 2 (the compacted file is new data to a file-level tool)', kind: 'bytes', runs: {} },
-    night3: { test: `night 3: incremental backup after a flush, ${c()}`, kind: 'seconds', runs: {} },
-    grow3: { test: 'repository growth over night 3', kind: 'bytes', runs: {} },
-    restore: { test: `restore night 1 into an empty dir, ${c()} (tierfs: cp -a of .snapshots/hbase/<t>/.; restic restore; borg extract)`, kind: 'seconds', runs: {} },
-    restoreCli: { test: '↳ tierfs: the same with `tierfs restore` (peers: as above)', kind: 'seconds', runs: {}, text: { restic: '(as above)', borg: '(as above)' } },
-    prune: { test: `forget + prune night 1, ${c()} (tierfs snapshot delete + prune; restic forget --prune; borg prune + compact)`, kind: 'seconds', runs: {} },
+  const day1 = atMost('≤ borg and ≤ 0.5x restic', ['borg', 1], ['restic', 0.5])
+  const stored4 = atMost('≤ restic', ['restic', 1])
+  const pin = bound('< 100 ms', { max: 0.1 })
+  const n = opts.pinFiles.toLocaleString('en-US')
+  const seconds = (test: string, target?: Target): Row => ({ test, kind: 'seconds', runs: {}, ...(target === undefined ? {} : { target }) })
+  const bytes = (test: string, target?: Target): Row => ({ test, kind: 'bytes', runs: {}, ...(target === undefined ? {} : { target }) })
+  return {
+    night1: seconds(`night 1: ingest ${mib(z.tableBytes)} in 40 region files + ${z.smallFiles.toLocaleString('en-US')} small files, ${c()}`, day1),
+    night1Plain: seconds('↳ tierfs with compression off (its default config): night 1 (peers: as above)', info(day1)),
+    stored1: bytes('stored after night 1 (tierfs: storedBytes, packs only; restic, borg: du -sb of the repository)'),
+    night2: seconds(`night 2: compaction + ~10% new files, ${c()}`),
+    stored2: bytes('stored after night 2 (in brackets: growth over the night)'),
+    night3: seconds(`night 3: flush + ~10% new files, ${c()}`),
+    stored3: bytes('stored after night 3 (growth over the night)'),
+    night4: seconds(`night 4: flush + ~10% new files, ${c()}`),
+    stored4: bytes('stored after night 4 (growth over the night)', stored4),
+    stored4Plain: bytes('↳ tierfs with compression off: stored after night 4 (peers: as above)', info(stored4)),
+    disk4: bytes('↳ on disk after night 4 with index and metadata (tierfs: du -sb of packs + LevelDB; restic, borg: as above)'),
+    restore: seconds(`restore night 4 into an empty dir, ${c()} (tierfs: cp -a of .snapshots/hbase/<t>/.; restic restore; borg extract; native: cp -a of the export directory)`, atMost('≤ restic restore', ['restic', 1])),
+    restoreMount: seconds(`restore night 4 through a FUSE mount + cp -a, ${c()}, from the mount command's start (tierfs, native: as above; restic mount; borg mount -f)`, atMost('≥ 3x faster than restic mount + cp', ['restic', 1 / 3])),
+    restoreCli: seconds('↳ tierfs: the same with `tierfs restore` (4 files in flight; others: their restore rows above)'),
+    prune: seconds(`forget + prune night 1, ${c()} (tierfs snapshot delete + prune; restic forget --prune; borg prune + compact)`),
     freed: { test: 'bytes freed by that prune (ratio: tierfs ÷ other, > 1 = tierfs reclaimed more)', kind: 'bytesMore', runs: {} },
-    sizeAfter: { test: 'repository after the prune', kind: 'bytes', runs: {} },
-    rss: { test: 'peak RSS over all steps (tierfs: daemon VmHWM; restic, borg: max RSS of their processes)', kind: 'bytes', runs: {} },
+    sizeAfter: bytes('repository after the prune'),
+    rss: bytes('peak RSS over the runs\' steps (tierfs: daemon VmHWM; restic, borg: max RSS of their processes)'),
+    pinCreate: { test: `setup: create ${n} files of 16 B in ${Math.max(1, Math.round(opts.pinFiles / 1000))} dirs, 8 writers (tierfs: through a fresh mount; native: a plain dir, restic's copy below), once`, kind: 'rate', unit: 'files/s', runs: {} },
+    pinRoundTrip: seconds(`restore point of those ${n} files, snapshot mode: \`tierfs snapshot create --json\` elapsedMs (control call: seal, pin, synced commit), median of ${opts.pinTimes}; restic: \`restic backup\` of the native tree again, nothing changed`, pin),
+    pinDaemon: seconds('↳ `tierfs backup run` of that snapshot-mode workflow: the run in the daemon (finishedAt − startedAt of its record)', pin),
+    pinCli: seconds('↳ `tierfs snapshot create` as a command, spawn to exit (node start-up included)', info(pin)),
+    runCli: seconds('↳ `tierfs backup run` as a command, spawn to exit'),
+    planning: { test: `prune planning at ${opts.planChunks.toLocaleString('en-US')} chunks (test/bench/prune-scale.bench.ts: synthetic metadata, ~30 chunks a pack, 100 days of restore points; the planning pass, median of 3, once)`, kind: 'rate', unit: 'chunks/s', runs: {}, target: bound('≥ 500,000 chunks/s', { min: 500_000 }) },
   }
-  return rows
 }
+
+// ---------------------------------------------------------------------------------------------
+// One run: four nights, the restores of night 4, the prune of night 1
+
+type Key = 'tierfs' | 'tierfs-plain' | 'restic' | 'borg'
+const KEYS: readonly Key[] = ['tierfs', 'tierfs-plain', 'restic', 'borg']
 
 interface RepRecord {
   rep: number
-  order: Who[]
-  nights: Array<Partial<Record<Who, Step & { size: number }>>>
+  order: Key[]
+  nights: Array<Partial<Record<Key, Step & { size: number }>>>
   restores: Record<string, Step & { verified: string }>
   prune: Partial<Record<Who, Step & { freed: number; after: number }>>
-  tierfsOnDisk: number[]
+  tierfsOnDisk: number
+}
+
+function rotate<T>(xs: readonly T[], by: number): T[] {
+  return xs.map((_, i) => xs[(i + by) % xs.length] as T)
 }
 
 async function oneRep(opts: Options, z: Sizes, base: string, rep: number, rows: Rows, noteCold: (ok: boolean) => void, nightInfo: NightInfo[]): Promise<RepRecord> {
@@ -513,97 +181,116 @@ async function oneRep(opts: Options, z: Sizes, base: string, rep: number, rows: 
   const tmp = join(dir, 'tmp')
   await mkdir(src, { recursive: true })
   await mkdir(tmp, { recursive: true })
-  log(`run ${rep + 1}/${opts.reps}: writing night 1's export (${mib(z.tableBytes)} + ${z.smallFiles} small files)`)
-  const n1 = await makeNight1(src, z)
-  nightInfo[0] = n1
-  const want: Tree = await treeOf(src)
-  const totals = treeTotals(want)
-  log(`  ${totals.files} files, ${mib(totals.bytes)}, ${totals.dirs} dirs`)
-  const order = SUBJECTS.map((_, i) => SUBJECTS[(i + rep) % SUBJECTS.length] as Who)
-  const record: RepRecord = { rep: rep + 1, order, nights: [], restores: {}, prune: {}, tierfsOnDisk: [] }
-  const subjects = new Map<Who, BackupSubject>()
+  const tag = `run ${rep + 1}/${opts.reps}`
+  log(`${tag}: writing night 1's export (${mib(z.tableBytes)} + ${z.smallFiles} small files)`)
+  nightInfo[0] = await makeNight1(src, z)
+  const order = rotate(KEYS, rep)
+  const record: RepRecord = { rep: rep + 1, order, nights: [], restores: {}, prune: {}, tierfsOnDisk: 0 }
+  const subjects = new Map<Key, BackupSubject>()
   let tierfs: TierfsBackup | undefined
   try {
-    tierfs = await TierfsBackup.create(src, tmp)
+    tierfs = await TierfsBackup.create(src, tmp, true)
     subjects.set('tierfs', tierfs)
+    subjects.set('tierfs-plain', await TierfsBackup.create(src, tmp, false))
     const restic = new ResticBackup(join(dir, 'restic-repo'), src, tmp)
     await restic.init()
     subjects.set('restic', restic)
     const borg = new BorgBackup(join(dir, 'borg-repo'), src, tmp)
     await borg.init()
     subjects.set('borg', borg)
-    const get = (who: Who): BackupSubject => subjects.get(who) as BackupSubject
-    const sizes: Partial<Record<Who, number>> = {}
-    for (const who of order) sizes[who] = await get(who).size()
+    const get = (k: Key): BackupSubject => subjects.get(k) as BackupSubject
+    const sizes: Partial<Record<Key, number>> = {}
+    for (const k of order) sizes[k] = await get(k).size()
 
-    const nightRows: Array<[Row, Row | undefined]> = [[rows.night1, undefined], [rows.night2, rows.grow2], [rows.night3, rows.grow3]]
-    for (let n = 1; n <= 3; n++) {
-      if (n === 2) nightInfo[1] = await makeNight2(src, z)
-      if (n === 3) nightInfo[2] = await makeNight3(src, z)
-      const night: Partial<Record<Who, Step & { size: number }>> = {}
-      for (const who of order) {
+    const nightRows: NightRows[] = [[rows.night1, rows.stored1], [rows.night2, rows.stored2], [rows.night3, rows.stored3], [rows.night4, rows.stored4]]
+    const makeNight = [undefined, makeNight2, makeNight3, makeNight4]
+    for (let n = 1; n <= NIGHTS; n++) {
+      const make = makeNight[n - 1]
+      if (make !== undefined) nightInfo[n - 1] = await make(src, z)
+      const night: Partial<Record<Key, Step & { size: number }>> = {}
+      for (const k of order) {
         noteCold(await dropCaches())
-        log(`run ${rep + 1}/${opts.reps}: night ${n}: ${who} backup`)
-        const step = await get(who).backup(n)
-        const size = await get(who).size()
-        const [timeRow, growRow] = nightRows[n - 1] as [Row, Row | undefined]
-        push(timeRow, who, step.seconds, step.cpuS)
-        if (growRow !== undefined) push(growRow, who, size - (sizes[who] ?? 0))
-        if (n === 1) {
-          push(rows.size1, who, size)
-          const disk = who === 'tierfs' ? await (get(who) as TierfsBackup).onDisk() : size
-          push(rows.disk1, who, disk)
-          if (who === 'tierfs') record.tierfsOnDisk.push(disk)
+        log(`${tag}: night ${n}: ${k} backup`)
+        const step = await get(k).backup(n)
+        const size = await get(k).size()
+        const grown = size - (sizes[k] ?? 0)
+        const [timeRow, storedRow] = nightRows[n - 1] as NightRows
+        if (k === 'tierfs-plain') {
+          if (n === 1) push(rows.night1Plain, 'tierfs', step.seconds, step.cpuS)
+          if (n === NIGHTS) push(rows.stored4Plain, 'tierfs', size)
+        } else {
+          push(timeRow, k, step.seconds, step.cpuS)
+          push(storedRow, k, size)
+          if (n > 1) pushGrowth(storedRow, k, grown)
         }
-        log(`  ${step.seconds.toFixed(1)} s, ${step.cpuS.toFixed(1)} cpu-s; repository ${mib(size)} (${size - (sizes[who] ?? 0) >= 0 ? '+' : ''}${mib(size - (sizes[who] ?? 0))})${step.note === undefined ? '' : ` ${JSON.stringify(step.note)}`}`)
-        sizes[who] = size
-        night[who] = { ...step, size }
+        log(`  ${step.seconds.toFixed(1)} s, ${step.cpuS.toFixed(1)} cpu-s; repository ${mib(size)} (${grown >= 0 ? '+' : ''}${mib(grown)})${step.note === undefined ? '' : ` ${JSON.stringify(step.note)}`}`)
+        sizes[k] = size
+        night[k] = { ...step, size }
       }
       record.nights.push(night)
     }
-    if (tierfs !== undefined) record.tierfsOnDisk.push(await tierfs.onDisk())
+    record.tierfsOnDisk = await tierfs.onDisk()
+    push(rows.disk4, 'tierfs', record.tierfsOnDisk)
+    for (const k of ['restic', 'borg'] as const) push(rows.disk4, k, sizes[k] ?? 0)
+    await get('tierfs-plain').close()
+    subjects.delete('tierfs-plain')
 
-    // Restores of night 1, each checked against night 1's source.
-    const restoreOne = async (label: string, row: Row, who: Who, go: (dest: string) => Promise<Step>): Promise<void> => {
-      const dest = join(dir, `restore-${label}`)
+    // Restores of night 4, each checked against night 4's source (the export directory as it is now).
+    const want: Tree = await treeOf(src)
+    const totals = treeTotals(want)
+    log(`${tag}: night 4's source: ${totals.files} files, ${mib(totals.bytes)}, ${totals.dirs} dirs`)
+    const t = tierfs
+    const jobs: Array<{ label: string; row: Row; who: Who; before?: () => Promise<void>; go: (dest: string) => Promise<Step> }> = [
+      { label: 'tierfs-cp', row: rows.restore, who: 'tierfs', before: () => t.remountCold(), go: (d) => t.restore(d, RESTORE_NIGHT) },
+      { label: 'tierfs-restore', row: rows.restoreCli, who: 'tierfs', before: () => t.remountCold(), go: (d) => t.restoreCli(d, RESTORE_NIGHT) },
+      { label: 'restic-restore', row: rows.restore, who: 'restic', go: (d) => restic.restore(d, RESTORE_NIGHT) },
+      { label: 'restic-mount-cp', row: rows.restoreMount, who: 'restic', go: (d) => restic.mountRestore(d, RESTORE_NIGHT, join(dir, 'restic-mnt')) },
+      { label: 'borg-extract', row: rows.restore, who: 'borg', go: (d) => borg.restore(d, RESTORE_NIGHT) },
+      { label: 'borg-mount-cp', row: rows.restoreMount, who: 'borg', go: (d) => borg.mountRestore(d, RESTORE_NIGHT, join(dir, 'borg-mnt')) },
+      { label: 'native-cp', row: rows.restore, who: 'native', go: async (d) => { const p = await timedProc('cp', ['-a', `${src}/.`, d], { tmp }); return { seconds: p.seconds, cpuS: p.cpuS, rssKb: p.maxRssKb } } },
+    ]
+    for (const job of rotate(jobs, rep)) {
+      const dest = join(dir, `restore-${job.label}`)
       await mkdir(dest)
-      // tierfs remounts (empty chunk cache) and drops the caches after that, in its restore methods.
-      if (who !== 'tierfs') noteCold(await dropCaches())
-      log(`run ${rep + 1}/${opts.reps}: restore night 1: ${label}`)
-      const step = await go(dest)
-      push(row, who, step.seconds, step.cpuS)
+      await job.before?.()
+      noteCold(await dropCaches())
+      log(`${tag}: restore night ${RESTORE_NIGHT}: ${job.label}`)
+      const step = await job.go(dest).catch((err: unknown) => {
+        // A mount that cannot work on this machine is a cell saying why, not a failed run.
+        if (!(err instanceof MountUnavailable)) throw err
+        log(`  NOT AVAILABLE: ${err.message}`)
+        ;(job.row.text ??= {})[job.who] = `not available here: ${err.message.replace(/\s+/g, ' ').slice(0, 300)}`
+        record.restores[job.label] = { seconds: NaN, cpuS: NaN, rssKb: 0, verified: `not run: ${err.message}` }
+        return undefined
+      })
+      if (step === undefined) {
+        await rm(dest, { recursive: true, force: true })
+        continue
+      }
+      push(job.row, job.who, step.seconds, step.cpuS)
       const diff = treeDiff(await treeOf(dest), want)
       if (diff.length > 0) {
-        throw new Error(`RESTORE MISMATCH: ${label} restored night 1 into ${dest} with ${diff.length} differences from night 1's source:\n  ${diff.slice(0, 30).join('\n  ')}`)
+        throw new Error(`RESTORE MISMATCH: ${job.label} restored night ${RESTORE_NIGHT} into ${dest} with ${diff.length} differences from its source:\n  ${diff.slice(0, 30).join('\n  ')}`)
       }
-      log(`  ${step.seconds.toFixed(1)} s, ${step.cpuS.toFixed(1)} cpu-s; verified: ${totals.files} files equal to night 1's source (sha256, size, mode, owner, mtime)`)
-      record.restores[label] = { ...step, verified: `${totals.files} files, ${totals.bytes} bytes` }
+      log(`  ${step.seconds.toFixed(1)} s, ${step.cpuS.toFixed(1)} cpu-s; verified: ${totals.files} files equal to night ${RESTORE_NIGHT}'s source (sha256, size, mode, owner, mtime)${step.note === undefined ? '' : ` ${JSON.stringify(step.note)}`}`)
+      record.restores[job.label] = { ...step, verified: `${totals.files} files, ${totals.bytes} bytes` }
       await rm(dest, { recursive: true, force: true })
     }
-    for (const who of order) {
-      if (who === 'tierfs' && tierfs !== undefined) {
-        const t = tierfs
-        await restoreOne('tierfs-cp', rows.restore, 'tierfs', (d) => t.restore(d))
-        await restoreOne('tierfs-restore', rows.restoreCli, 'tierfs', (d) => t.restoreCli(d))
-      } else {
-        await restoreOne(who, rows.restore, who, (d) => get(who).restore(d))
-      }
-    }
-    for (const who of ['restic', 'borg'] as const) for (const x of rows.restore.runs[who]?.slice(-1) ?? []) push(rows.restoreCli, who, x)
 
-    for (const who of order) {
+    for (const k of order) {
+      if (k === 'tierfs-plain') continue
       noteCold(await dropCaches())
-      log(`run ${rep + 1}/${opts.reps}: ${who}: forget + prune night 1`)
-      const before = await get(who).size()
-      const step = await get(who).prune()
-      const after = await get(who).size()
-      push(rows.prune, who, step.seconds, step.cpuS)
-      push(rows.freed, who, before - after)
-      push(rows.sizeAfter, who, after)
-      record.prune[who] = { ...step, freed: before - after, after }
+      log(`${tag}: ${k}: forget + prune night 1`)
+      const before = await get(k).size()
+      const step = await get(k).prune()
+      const after = await get(k).size()
+      push(rows.prune, k, step.seconds, step.cpuS)
+      push(rows.freed, k, before - after)
+      push(rows.sizeAfter, k, after)
+      record.prune[k] = { ...step, freed: before - after, after }
       log(`  ${step.seconds.toFixed(1)} s, ${step.cpuS.toFixed(1)} cpu-s; freed ${mib(before - after)}, repository ${mib(after)}${step.note === undefined ? '' : ` ${JSON.stringify(step.note)}`}`)
     }
-    for (const who of order) push(rows.rss, who, (await get(who).peakRssKb()) * 1024)
+    for (const k of ['tierfs', 'restic', 'borg'] as const) push(rows.rss, k, (await get(k).peakRssKb()) * 1024)
     return record
   } catch (err) {
     if (tierfs !== undefined && err instanceof Error) err.message += `\n(tierfs daemon logs kept in ${await tierfs.keepLogs()})`
@@ -611,6 +298,48 @@ async function oneRep(opts: Options, z: Sizes, base: string, rep: number, rows: 
   } finally {
     for (const s of subjects.values()) await s.close().catch((e: unknown) => log(`closing ${s.who}: ${String(e)}`))
     await rm(dir, { recursive: true, force: true })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tierfs-at-scale rows (once per bench run)
+
+function pinRows(rows: Rows, p: PinRun): void {
+  push(rows.pinCreate, 'tierfs', p.files / p.createSeconds)
+  push(rows.pinCreate, 'native', p.files / p.nativeCreateSeconds)
+  for (const x of p.snapshotRoundTrip) push(rows.pinRoundTrip, 'tierfs', x)
+  push(rows.pinRoundTrip, 'restic', p.restic.again, p.restic.againCpu)
+  rows.pinRoundTrip.text = { restic: `${secondsText(p.restic.again)} (first backup: ${secondsText(p.restic.first)})` }
+  for (const x of p.runDaemon) push(rows.pinDaemon, 'tierfs', x)
+  for (const x of p.snapshotCli) push(rows.pinCli, 'tierfs', x)
+  for (const x of p.runCli) push(rows.runCli, 'tierfs', x)
+  const node = median(p.nodeStart) ?? 0
+  rows.pinCli.test = rows.pinCli.test.replace('node start-up included', `node start-up included: \`node -e 0\` alone takes ${secondsText(node)}`)
+  for (const r of [rows.pinCreate, rows.pinDaemon, rows.pinCli, rows.runCli]) r.text = { restic: 'no peer', borg: 'no peer', ...r.text }
+  rows.pinRoundTrip.text = { borg: 'no peer', ...rows.pinRoundTrip.text }
+}
+
+function planningRows(rows: Rows, p: PlanningRun): void {
+  const row = rows.planning
+  for (const pass of p.passes) push(row, 'tierfs', pass.chunksPerSecond)
+  const perCpu = median(p.passes.map((x) => x.chunksPerCpuSecond)) ?? 0
+  row.text = { tierfs: `${cell(row, 'tierfs')} · ${fmt(perCpu)} chunks/cpu-s (store built in ${fmt(p.buildSeconds ?? 0)} s)`, restic: 'no peer', borg: 'no peer' }
+}
+
+function failedRows(rs: Row[], err: unknown): void {
+  const msg = err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)
+  for (const r of rs) r.text = { tierfs: `**FAILED**: ${msg.slice(0, 300)}` }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+/** Peer cells of a secondary tierfs row: the main row's figures, shown as "(as above)". */
+function asAbove(row: Row, from: Row, whos: readonly Who[]): void {
+  for (const w of whos) {
+    if (from.runs[w] === undefined) continue
+    row.runs[w] = [...(from.runs[w] as number[])]
+    ;(row.text ??= {})[w] = '(as above)'
   }
 }
 
@@ -622,6 +351,14 @@ async function versions(): Promise<string> {
   return `tierfs ${rev || '?'}${dirty ? ' + uncommitted changes' : ''} (dist/); ${restic}; ${borg}`
 }
 
+function nightSeen(n: Partial<Record<Key, Step & { size: number }>>): string {
+  const t = n.tierfs?.note ?? {}
+  const r = n.restic?.note ?? {}
+  const b = n.borg?.note ?? {}
+  return `tierfs read ${mib(Number(t.bytesRead))} (${String(t.filesNew)} new, ${String(t.filesChanged)} changed, ${String(t.deleted)} deleted entries) and reported ${mib(Number(t.bytesStored))} stored; ` +
+    `restic: ${String(r.filesNew)} new, ${String(r.filesChanged)} changed files, data_added ${mib(Number(r.dataAdded))}; borg: deduplicated_size ${mib(Number(b.deduplicatedSize))}`
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2))
   const z = opts.quick ? QUICK : FULL
@@ -629,7 +366,7 @@ async function main(): Promise<void> {
   const interrupted = (sig: string): void => {
     stopping = true
     log(`${sig}: unmounting and removing ${base}`)
-    void Promise.allSettled([...liveMounts].map((m) => m.cleanup()))
+    void cleanupMounts()
       .then(() => rm(base, { recursive: true, force: true }))
       .finally(() => process.exit(130))
   }
@@ -639,56 +376,80 @@ async function main(): Promise<void> {
   let coldDropped = true
   const noteCold = (ok: boolean): void => { coldDropped &&= ok }
   const nightInfo: NightInfo[] = []
-  const rows = makeRows(z, () => coldDropped)
+  const rows = makeRows(z, opts, () => coldDropped)
+  let failed = false
   try {
     const machine = await describeMachine(base)
     const peers = await versions()
     const reps: RepRecord[] = []
     for (let rep = 0; rep < opts.reps; rep++) reps.push(await oneRep(opts, z, base, rep, rows, noteCold, nightInfo))
-    const last = reps[reps.length - 1] as RepRecord
-    const n2 = last.nights[1] ?? {}
-    const n3 = last.nights[2] ?? {}
-    const seen = (n: Partial<Record<Who, Step & { size: number }>>): string => {
-      const t = n.tierfs?.note ?? {}
-      const r = n.restic?.note ?? {}
-      const b = n.borg?.note ?? {}
-      return `tierfs read ${mib(Number(t.bytesRead))} (${String(t.filesNew)} new, ${String(t.filesChanged)} changed, ${String(t.deleted)} deleted entries) and reported ${mib(Number(t.bytesStored))} stored; ` +
-        `restic: ${String(r.filesNew)} new, ${String(r.filesChanged)} changed files, data_added ${mib(Number(r.dataAdded))}; borg: deduplicated_size ${mib(Number(b.deduplicatedSize))}`
+    let pins: PinRun | undefined
+    if (opts.pinFiles > 0) {
+      try {
+        pins = await snapshotModeRun({ files: opts.pinFiles, times: opts.pinTimes, base, tmp: base, log })
+        pinRows(rows, pins)
+      } catch (err) {
+        failed = true
+        log(`snapshot-mode rows FAILED: ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
+        failedRows([rows.pinCreate, rows.pinRoundTrip, rows.pinDaemon, rows.pinCli, rows.runCli], err)
+      }
     }
-    const written = (i: number): string => mib(nightInfo[i]?.bytesWritten ?? 0)
-    rows.grow2.test = `repository growth over night 2 (the export got ${written(1)} of new or rewritten file data, almost all of it the compacted file: new to a file-level tool, old to a deduplicating one)`
-    rows.grow3.test = `repository growth over night 3 (the export got ${written(2)} of new or rewritten file data)`
+    let planning: PlanningRun | undefined
+    if (opts.planChunks > 0) {
+      log(`prune planning at ${opts.planChunks.toLocaleString('en-US')} chunks (test/bench/prune-scale.bench.ts)`)
+      try {
+        planning = await prunePlanningRun(opts.planChunks, 3, log)
+        planningRows(rows, planning)
+      } catch (err) {
+        failed = true
+        log(`prune planning FAILED: ${err instanceof Error ? err.message : String(err)}`)
+        failedRows([rows.planning], err)
+      }
+    }
+    asAbove(rows.night1Plain, rows.night1, ['restic', 'borg'])
+    asAbove(rows.stored4Plain, rows.stored4, ['restic', 'borg'])
+    asAbove(rows.restoreMount, rows.restore, ['tierfs', 'native'])
+    asAbove(rows.restoreCli, rows.restore, ['restic', 'borg', 'native'])
+    const list: Row[] = Object.values(rows).filter((r: Row) => Object.keys(r.runs).length > 0 || r.text !== undefined)
+
+    const last = reps[reps.length - 1] as RepRecord
     const pruned = Object.entries(last.prune).map(([who, p]) => `${who} freed ${mib(p.freed)}${p.note === undefined ? '' : ` (${Object.entries(p.note).map(([k, v]) => `${k} ${String(v)}`).join(', ')})`}`).join('; ')
+    const notRun = Object.entries(last.restores).filter(([, r]) => r.verified.startsWith('not run')).map(([k, r]) => `${k} (${r.verified.slice('not run: '.length)})`)
+    const plainSizes = last.nights.map((n) => mib(n['tierfs-plain']?.size ?? 0)).join(', ')
     const end = await busyness()
-    const list = Object.values(rows) as Row[]
     const table = [
       `## tierfs backup benchmark${opts.quick ? ' (--quick)' : ''}: median of ${opts.reps} run${opts.reps > 1 ? 's' : ''} (min–max)`,
       '',
       machineText(machine),
       `- subjects: ${peers}`,
-      `- scenario (each run: fresh repositories, the same data): night 1 = ${nightInfo[0]?.text ?? '?'}; night 2 = ${nightInfo[1]?.text ?? '?'}; night 3 = ${nightInfo[2]?.text ?? '?'}`,
-      '- settings: tierfs defaults (no compression, no encryption) except history.windowHours 0, checkpoint.everyHours 0, migrate.schedule \'\'; restic defaults (repository v2: encrypted, zstd auto compression); borg `init -e none` (not encrypted), lz4 (default)',
+      `- data: region files of mixed sizes, partly compressible like HBase HFiles (of every three 64 KiB blocks one random, two text-like rows: zstd -1 about 2.4x, lz4 about 2.1x); small files random; ~10% new files every night (${newFilesPerNight(z)})`,
+      `- scenario (each run: fresh repositories, the same data): night 1 = ${nightInfo[0]?.text ?? '?'}; night 2 = ${nightInfo[1]?.text ?? '?'}; night 3 = ${nightInfo[2]?.text ?? '?'}; night 4 = ${nightInfo[3]?.text ?? '?'}`,
+      '- settings: tierfs with compression ON (`"compression": true`, zstd level 1 per chunk; both peers compress by default), no encryption, history.windowHours 0, checkpoint.everyHours 0, migrate.schedule and prune.schedule \'\'; a second store with compression off (tierfs\'s default) runs the nights only ("↳ tierfs with compression off" rows); restic defaults (repository v2: encrypted, zstd auto compression); borg `init -e none` (not encrypted), lz4 (default)',
       `- cold = sync + drop_caches before every timed step${coldDropped ? '' : ' (REFUSED here: steps ran with a warm page cache)'}; tierfs is also remounted before each restore (its daemon stays mounted across nights, as on a backup host)`,
       '',
       markdownTable(list),
       '',
       `- at end: load average ${end.load.join(' / ')}, CPU pressure ${end.cpuPressure}`,
-      'Ratios: for seconds and repository sizes, other ÷ tierfs, so > 1 means tierfs is faster / stores less; for "bytes freed", tierfs ÷ other. "cpu-s": user+sys CPU seconds of the step (median; tierfs: daemon + CLI or cp), which a busy machine distorts far less than wall time.',
-      `Every restore was checked against night 1's source, file by file (sha256, size, mode, owner, mtime; symlink targets): all equal (${Object.keys(last.restores).join(', ')}).`,
-      `Night 2 as the tools saw it (last run): ${seen(n2)}.`,
-      `Night 3 as the tools saw it (last run): ${seen(n3)}.`,
+      'Ratios: for seconds and sizes, other ÷ tierfs, so > 1 means tierfs is faster / stores less; for "bytes freed" and rates, tierfs ÷ other. "cpu-s": user+sys CPU seconds of the step (median; tierfs: daemon + CLI or cp; a FUSE restore: the mount process + cp), which a busy machine distorts far less than wall time. Targets marked on "↳" rows repeat the main row\'s for information and are not counted.',
+      targetsLine(list),
+      `Every restore was checked against night ${RESTORE_NIGHT}'s source, file by file (sha256, size, mode, owner, mtime; symlink targets): all equal (${Object.entries(last.restores).filter(([, r]) => !r.verified.startsWith('not run')).map(([k]) => k).join(', ')}).${notRun.length > 0 ? ` Not run: ${notRun.join('; ')}.` : ''}`,
+      ...[1, 2, 3].map((i) => `Night ${i + 1} as the tools saw it (last run): ${nightSeen(last.nights[i] ?? {})}.`),
+      `tierfs with compression off (last run), stored after nights 1-4: ${plainSizes}.`,
       `Prune of night 1 (last run): ${pruned}. What each frees depends on its repacking rule: tierfs deletes packs with no live chunk and repacks those under 50% live; restic repacks until at most 5% of the repository is unused (--max-unused default); borg compact rewrites segments with at least 10% free space.`,
-    ].join('\n')
+      pins === undefined ? '' : `Snapshot mode: the restore points hold all ${pins.files.toLocaleString('en-US')} files (counted in the last point of each command); \`tierfs snapshot create\`'s elapsedMs is the CLI's control call (connect, the daemon's seal of closed files and pin, a synced commit, the reply), without node's start-up and module loading; the "in the daemon" row is the workflow run alone (ms resolution). No peer pins a tree: restic's figure is a whole \`restic backup\` of a native tree of the same shape with nothing changed (scan of every file's metadata), its first backup in brackets.`,
+      planning === undefined ? '' : `Prune planning (${planning.chunks.toLocaleString('en-US')} chunks${planning.chunks < 1_000_000 ? '; the issue\'s target is at 1,000,000 chunks, which the full mode builds' : ''}): passes ${planning.passes.map((x) => `${x.ms} ms`).join(', ')} at load ${planning.passes.map((x) => x.loadAvg1).join(', ')}; dry-run prune ${JSON.stringify(planning.dryRun ?? {})}; memory ${JSON.stringify(planning.memory ?? {})}.`,
+    ].filter((l, i, a) => l !== '' || a[i - 1] !== '').join('\n')
     process.stdout.write(table + '\n')
     await mkdir(OUT_DIR, { recursive: true })
     const name = `backup${opts.quick ? '-quick' : ''}-${started.toISOString().replace(/[:.]/g, '-')}`
     await writeFile(join(OUT_DIR, `${name}.json`), JSON.stringify({
       bench: 'backup', quick: opts.quick, reps: opts.reps, startedAt: started.toISOString(),
       seconds: Math.round((Date.now() - started.getTime()) / 1000), machine, subjects: peers, coldDropped,
-      scenario: { sizes: z, nights: nightInfo }, rows, runs: reps,
-    }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n')
+      scenario: { sizes: z, nights: nightInfo }, rows: list, runs: reps, snapshotMode: pins, prunePlanning: planning,
+    }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : typeof v === 'function' ? undefined : v), 2) + '\n')
     await writeFile(join(OUT_DIR, `${name}.md`), table + '\n')
-    log(`results: ${join(OUT_DIR, name)}.json and .md`)
+    log(`results: ${join(OUT_DIR, name)}.json and .md (${Math.round((Date.now() - started.getTime()) / 1000)} s)`)
+    if (failed) process.exitCode = 1
   } finally {
     await rm(base, { recursive: true, force: true })
   }

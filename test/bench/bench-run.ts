@@ -1,15 +1,54 @@
 import { execFile } from 'node:child_process'
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { TS_LOADER } from './subjects.js'
 
-/** Runs a command to completion; rejects with its stderr on a non-zero exit. Returns stdout. */
-export function mustRun(cmd: string, args: string[]): Promise<string> {
+const MiB = 1024 * 1024
+
+export interface RunOpts { cwd?: string; env?: NodeJS.ProcessEnv }
+
+function execOpts(opts: RunOpts): RunOpts & { maxBuffer: number } {
+  return { maxBuffer: 512 * MiB, ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }), ...(opts.env === undefined ? {} : { env: opts.env }) }
+}
+
+function failure(cmd: string, args: string[], err: Error, stderr: unknown, stdout: unknown): Error {
+  return new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${String(stderr).slice(-4000)}${String(stdout).slice(-4000)}`)
+}
+
+/** Runs a command to completion; rejects with its output on a non-zero exit. Returns stdout. */
+export function mustRun(cmd: string, args: string[], opts: RunOpts = {}): Promise<string> {
   return new Promise((ok, fail) => {
-    execFile(cmd, args, { maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err !== null) fail(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${String(stderr)}`))
+    execFile(cmd, args, execOpts(opts), (err, stdout, stderr) => {
+      if (err !== null) fail(failure(cmd, args, err, stderr, stdout))
       else ok(String(stdout))
     })
   })
+}
+
+/** A command's wall seconds, user+sys CPU seconds and peak RSS (/usr/bin/time), and its output. */
+export interface Proc { seconds: number; cpuS: number; maxRssKb: number; stdout: string; stderr: string }
+
+/** Runs a command under /usr/bin/time (its report goes to a file in `tmp`). Rejects on failure. */
+export async function timedProc(cmd: string, args: string[], opts: RunOpts & { tmp: string }): Promise<Proc> {
+  const tfile = join(opts.tmp, `time-${process.pid}-${Math.random().toString(36).slice(2)}.txt`)
+  const t0 = performance.now()
+  const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((ok, fail) => {
+    execFile('/usr/bin/time', ['-f', '%U %S %M', '-o', tfile, cmd, ...args], execOpts(opts), (err, out, errOut) => {
+      if (err !== null) fail(failure(cmd, args, err, errOut, out))
+      else ok({ stdout: String(out), stderr: String(errOut) })
+    })
+  })
+  const seconds = (performance.now() - t0) / 1000
+  const [u, s, m] = (await readFile(tfile, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number)
+  await rm(tfile, { force: true })
+  return { seconds, cpuS: (u ?? 0) + (s ?? 0), maxRssKb: m ?? 0, stdout, stderr }
+}
+
+/** Bytes under `paths` together (du -sbc). */
+export async function duBytes(...paths: string[]): Promise<number> {
+  const out = await mustRun('du', ['-sbc', ...paths])
+  return Number((out.trim().split('\n').pop() ?? '').split(/\s+/)[0])
 }
 
 /** Wall-clock seconds of a command (a shell line when `cmd` is 'sh'). */

@@ -3,13 +3,13 @@
  *   chunker throughput, SHA-256, CRC-32, zstd compress/decompress (ratio and speed), and the whole
  *   per-byte seal pipeline (chunk + hash + encode + crc) with compression off and on.
  *
- * Run: node --import @tapjs/typescript/import bench/chunk-micro.ts [MiB per data set, default 64]
+ * Run: node --import @tapjs/typescript/import test/bench/chunk-micro.ts [MiB per data set, default 64]
  * Prints a table; every figure is the best of several rounds, in MiB/s of raw input.
  */
 import { createCipheriv, createHash } from 'node:crypto'
 import { crc32 } from 'node:zlib'
-import { Chunker, DEFAULT_CHUNKER } from '../src/chunk/chunker.js'
-import { decodeChunk, encodeChunk, type Encoded } from '../src/chunk/codec.js'
+import { Chunker, DEFAULT_CHUNKER } from '../../src/chunk/chunker.js'
+import { decodeChunk, encodeChunk, type Encoded } from '../../src/chunk/codec.js'
 
 const MiB = 1024 * 1024
 const size = Number(process.argv[2] ?? 64) * MiB

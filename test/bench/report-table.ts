@@ -22,10 +22,12 @@ export function median(xs: readonly number[]): number | undefined {
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
 }
 
-function fmt(x: number): string {
-  if (x >= 100) return Math.round(x).toLocaleString('en-US')
-  if (x >= 10) return x.toFixed(1)
-  if (x >= 1) return x.toFixed(2)
+/** A figure with 3 or so significant digits (thousands separated). */
+export function fmt(x: number): string {
+  if (Math.abs(x) >= 100) return Math.round(x).toLocaleString('en-US')
+  if (Math.abs(x) >= 10) return x.toFixed(1)
+  if (Math.abs(x) >= 1) return x.toFixed(2)
+  if (x === 0) return '0'
   return x.toPrecision(2)
 }
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { readdir, readFile, writeFile as fsWriteFile } from 'node:fs/promises'
+import { readdir, readFile, rm, writeFile as fsWriteFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DiskStaged } from '../../src/vfs/staged-file.js'
 import { MemoryStaged } from '../../src/vfs/memory-staged.js'
@@ -194,4 +194,23 @@ t.test('a sparse file keeps a small st_blocks once sealed (pages with data count
   t.equal(sealed.size, size)
   t.ok(staged.blocks <= 32, `staged: ${staged.blocks} blocks`)
   t.ok(sealed.blocks <= 32, `sealed: ${sealed.blocks} blocks (three pages of data)`)
+})
+
+t.test('sealAll fails, naming the cause, while a closed file cannot be sealed; it is sealed once it can', async (t) => {
+  const fx = await vfsStore({ seal: LONG_DEBOUNCE })
+  t.teardown(async () => { await fx.close(); await removeFixture(fx) })
+  const packs = join(fx.dir, 'block', 'packs')
+  await rm(packs, { recursive: true, force: true })
+  await fsWriteFile(packs, 'not a directory')
+  const data = randomBytes(100 * KiB)
+  const fh = await fx.vfs.create('/blocked', 0o644, 0o101, ROOT_CALLER)
+  await fx.vfs.write(fh, data, 0)
+  await fx.vfs.flush(fh)
+  await fx.vfs.release(fh)
+  await t.rejects(fx.vfs.sealAll(), { message: /1 closed file\(s\) could not be sealed/ }, 'no silent success')
+  t.same(await readAll(fx, '/blocked'), data, 'the file reads from staging meanwhile')
+  await rm(packs)
+  await fx.vfs.sealAll()
+  t.equal(fx.vfs.files.stagingBytes().files, 0, 'sealed once packs can be written')
+  t.same(await readAll(fx, '/blocked'), data)
 })
