@@ -30,8 +30,9 @@ export function sha256Hex(data: Buffer): string {
  * 0.1 ms). Buffers under 64 KiB are hashed in place.
  *
  * Contract: `sha256Hex` never keeps or changes `data` (it sends a copy). A worker that dies fails
- * the hashes it had with IO and is replaced at the next call. `close` ends the workers
- * (idempotent); later calls hash in place. Workers never keep the process alive.
+ * the hashes it had with IO and is replaced at the next call. `close` fails the hashes in flight
+ * with CLOSED and ends the workers (idempotent); later calls hash in place. Idle workers never
+ * keep the process alive.
  */
 export class HashPool {
   private readonly slots: Array<Slot | undefined>
@@ -63,8 +64,14 @@ export class HashPool {
 
   async close(): Promise<void> {
     this.closed = true
-    const slots = this.slots.splice(0)
-    await Promise.all(slots.map((s) => s?.worker.terminate()))
+    for (const slot of this.slots.splice(0)) {
+      if (slot === undefined) continue
+      for (const p of slot.pending.values()) p.reject(new TierfsError('CLOSED', 'hash pool closed'))
+      slot.pending.clear()
+      // Not awaited: an unreferenced worker's exit keeps no event loop alive, so awaiting it can
+      // leave the caller hanging when nothing else is pending (measured); it ends on its own.
+      void slot.worker.terminate()
+    }
   }
 
   private spawn(i: number): Slot {

@@ -33,3 +33,14 @@ t.test('after close, hashing goes on in place', async (t) => {
   await pool.close()
   t.equal(await pool.sha256Hex(b), hex(b))
 })
+
+t.test('close returns whether the workers are idle or busy, and fails what was in flight with CLOSED', async (t) => {
+  for (let i = 0; i < 20; i++) {
+    const pool = new HashPool(1)
+    const a = randomBytes(1 << 20)
+    t.equal(await pool.sha256Hex(a), hex(a))
+    const busy = pool.sha256Hex(randomBytes(4 << 20)).then(() => 'done', (e: { code?: string }) => e.code)
+    await pool.close()
+    t.ok(['done', 'CLOSED'].includes(await busy), 'in flight: finished or CLOSED, never left hanging')
+  }
+})
