@@ -2,7 +2,6 @@ import { TierfsError } from '../errors.js'
 import type { ChunkId, PackId, TierId } from '../ids.js'
 import type { MetaReader } from '../meta/meta.js'
 import type { Tier } from '../tier/tier.js'
-import { HashPool } from './hash-pool.js'
 import { Lru } from './lru.js'
 import { Recaller } from './recaller.js'
 import { RECORD_HEADER_SIZE } from './pack-format.js'
@@ -31,8 +30,6 @@ export class ChunkReader {
   private readonly packs = new Lru<PackId, RandomAccess & { close?: () => Promise<void> }>(MAX_OPEN_PACKS)
 
   readonly recaller: Recaller
-  /** Verifies chunks off the event loop. */
-  private readonly hashes = new HashPool()
 
   constructor(
     private readonly meta: MetaReader,
@@ -108,7 +105,7 @@ export class ChunkReader {
         for (const [k, rec] of run.entries()) {
           const id = ids[i + k] as ChunkId
           out.set(id, span.then(async (bytes) => {
-            const data = await readChunk(spanRandomAccess(bytes, base), { id, offset: rec.offset, length: rec.length, rawLength: rec.rawLength, codec: rec.codec as 0 | 1 }, this.verify)
+            const data = await readChunk(spanRandomAccess(bytes, base), { id, offset: rec.offset, length: rec.length, rawLength: rec.rawLength, codec: rec.codec as 0 | 1 })
             this.cache.set(id, data)
             return data
           }).catch(() => this.load(id)))
@@ -119,8 +116,6 @@ export class ChunkReader {
     return out
   }
 
-  private readonly verify = (data: Buffer): Promise<string> => this.hashes.sha256Hex(data)
-
   private async isRemote(pack: PackId): Promise<boolean> {
     const p = await this.meta.getPack(pack)
     return p !== undefined && this.tierOf(p.tier).localPath(p.key) === undefined
@@ -129,7 +124,6 @@ export class ChunkReader {
   async close(): Promise<void> {
     this.packs.clear()
     this.cache.clear()
-    await this.hashes.close()
   }
 
   /** Closes the cached access to a pack that was deleted (its descriptor would pin the space). */
@@ -143,7 +137,7 @@ export class ChunkReader {
       if (rec === undefined) throw TierfsError.corrupt(`chunk ${id} is not in the index`, { chunkId: id })
       try {
         const ra = await this.packAccess(rec.pack)
-        const data = await readChunk(ra, { id, offset: rec.offset, length: rec.length, rawLength: rec.rawLength, codec: rec.codec as 0 | 1 }, this.verify)
+        const data = await readChunk(ra, { id, offset: rec.offset, length: rec.length, rawLength: rec.rawLength, codec: rec.codec as 0 | 1 })
         this.cache.set(id, data)
         return data
       } catch (err) {

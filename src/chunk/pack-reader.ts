@@ -1,9 +1,9 @@
+import { createHash } from 'node:crypto'
 import { open, type FileHandle } from 'node:fs/promises'
 import { crc32 } from 'node:zlib'
 import { TierfsError } from '../errors.js'
 import type { PackId } from '../ids.js'
 import { decodeChunk } from './codec.js'
-import { sha256Hex } from './hash-pool.js'
 import {
   decodeFooter, decodeHeader, decodeRecordHeader, decodeTrailer, FOOTER_SIZE, HEADER_SIZE, MAX_RECORD_LENGTH,
   RECORD_HEADER_SIZE, TRAILER_ENTRY_SIZE, type PackEntry,
@@ -110,13 +110,12 @@ export async function preadFully(fh: FileHandle, offset: number, length: number)
 
 /**
  * Reads and verifies one chunk: record header (id, lengths, codec), decoding, and SHA-256 of the
- * raw bytes against `entry.id` (with `hash`, e.g. a HashPool's, off this thread). Throws CORRUPT
- * with detail `{ chunkId, offset }` on any mismatch. One read of header + stored bytes. The
- * record's data CRC is not checked here: the content hash covers every stored byte (a damaged
- * compressed record fails to decode or to hash); the CRC serves recovery scans, which have no id
- * to check against.
+ * raw bytes against `entry.id`. Throws CORRUPT with detail `{ chunkId, offset }` on any mismatch.
+ * One read of header + stored bytes. The record's data CRC is not checked here: the content hash
+ * covers every stored byte (a damaged compressed record fails to decode or to hash); the CRC
+ * serves recovery scans, which have no id to check against.
  */
-export async function readChunk(src: RandomAccess, entry: PackEntry, hash: (data: Buffer) => string | Promise<string> = sha256Hex): Promise<Buffer> {
+export async function readChunk(src: RandomAccess, entry: PackEntry): Promise<Buffer> {
   const detail = { chunkId: entry.id, offset: entry.offset }
   const fail = (why: string, cause?: unknown): never => {
     throw new TierfsError('CORRUPT', `chunk ${entry.id} at ${entry.offset}: ${why}`,
@@ -139,7 +138,7 @@ export async function readChunk(src: RandomAccess, entry: PackEntry, hash: (data
   } catch (err) {
     return fail('stored bytes do not decode', err)
   }
-  if ((await hash(raw)) !== entry.id) fail('content hash mismatch')
+  if (createHash('sha256').update(raw).digest('hex') !== entry.id) fail('content hash mismatch')
   return raw
 }
 
