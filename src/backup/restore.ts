@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { TierfsError } from '../errors.js'
 import type { DiffEntry } from './diff.js'
+import { DirTimes } from './dir-times.js'
 import { TaskPool } from '../task-pool.js'
 import { GetfattrParser, missingXattrTools, spawnGetfattr } from './xattr-dump.js'
 
@@ -28,11 +29,11 @@ export interface RestoreRequest {
   paths?: string[]
   /** Restore exactly these entries instead (a diff): added and modified ones; deleted ones are only reported. */
   changes?: AsyncIterable<DiffEntry>
-  /** Files copied at once (default 4). */
+  /** Copies running at once (default 4). */
   concurrency?: number
   /** Copy user.* xattrs with getfattr/setfattr (default true; skipped with a note when missing). */
   xattrs?: boolean
-  /** Called after every entry (throttle in the caller). */
+  /** Called after every entry or batch of entries (throttle in the caller). */
   onProgress?: (p: RestoreProgress) => void
   /** A deleted entry of `changes` (DEST is not touched for it). */
   onDeleted?: (e: DiffEntry) => void
@@ -58,25 +59,61 @@ export interface RestoreSummary extends RestoreProgress {
   bytesPerSecond: number
   /** How exactly modification times were restored (see `times`). */
   times: string
-  /** Entries whose mtime needed `touch -d` after fs.utimes (which goes through a double). */
+  /**
+   * Entries whose mtime needed `touch -d` after fs.utimes (which keeps microseconds): special
+   * files, and anything when cp or tar failed. cp copies files and symlinks to the nanosecond;
+   * tar sets directories' mtimes (one process for all).
+   */
   mtimeFallbacks: number
   owners: 'restored' | 'not restored (not root)'
   xattrs: string
 }
 
 const BATCH = 128
+/** Most files and symlinks one `cp` copies, and most bytes of files (a big file gets a cp of its own). */
+const CP_FILES = 64
+const CP_BYTES = 64 * 1024 * 1024
+/** Most bytes of path arguments one `cp` gets (far below ARG_MAX). */
+const CP_ARG_BYTES = 64 * 1024
+
+/**
+ * A directory of a whole subtree being restored: its attributes are set once its listing is read
+ * and everything in it is restored (writing into it changes its mtime). `pending` counts those:
+ * the listing, queued entries, subdirectories.
+ */
+interface DirWork {
+  rel: string
+  st: BigIntStats
+  pending: number
+  parent: DirWork | undefined
+}
+
+/** A file or symlink for the next `cp`, or a second name of a file (`first`: where its first name went). */
+interface CopyItem {
+  rel: string
+  st: BigIntStats
+  /** The directory it is in, when it is restored as part of a subtree. */
+  dir: DirWork | undefined
+  first?: Promise<string | undefined>
+  /** Settles this file's entry in `linked`: its destination path, or undefined when it failed. */
+  done?: (dst: string | undefined) => void
+}
 
 /**
  * Copies a tree (or some paths of it) out of a read-only view of a mounted store into any
  * directory, like `cp -a`: contents, modes, owners (when root), atime and mtime to the
  * nanosecond, symlinks, hard links, FIFOs and device nodes, user.* xattrs. Reads go through the
- * mount (the daemon's caches and read-ahead serve them), a few files at a time. Never writes into
- * the mount: DEST inside the mount is refused.
+ * mount (the daemon's caches and read-ahead serve them). Files and symlinks are copied by `cp`,
+ * a batch of them per process (batches span directories) and a few processes at a time: it sets
+ * times to the nanosecond, which node's fs cannot (one `touch` per file cost more than the copy);
+ * directories get their exact mtimes from one `tar` (DirTimes) once everything in them is done.
+ * Never writes into the mount: DEST inside the mount is refused.
  *
  * An existing non-directory at a destination path is replaced (unlinked first, so a hard link
  * elsewhere in DEST is never written through); an existing directory is merged into; a source
  * non-directory that would replace a destination directory is an error for that entry.
- * Memory: a batch of names per directory level, and one path per multiply-linked inode.
+ * Memory: a batch of names per directory level, `concurrency` + 1 batches of at most CP_FILES
+ * entries, a record per directory with copies in flight, one path per multiply-linked inode.
  */
 export async function restoreTree(deps: RestoreDeps, req: RestoreRequest): Promise<RestoreSummary> {
   return new RestoreRun(deps, req).run()
@@ -98,6 +135,14 @@ class RestoreRun {
   /** Restored paths for the xattr pass of partial restores (the whole-tree pass needs none). */
   private readonly xattrPaths: string[] = []
   private partial = false
+  /** DEST was made by this whole-tree restore: nothing is in the way of what it writes. */
+  private fresh = false
+  /** Files and symlinks waiting for their `cp` (see `enqueue`). */
+  private queue: CopyItem[] = []
+  private queueBytes = 0
+  private queueArgBytes = 0
+  /** Exact directory mtimes (started at the first directory that needs one; none without GNU tar). */
+  private dirTimes: Promise<DirTimes | undefined> | undefined
 
   constructor(private readonly deps: RestoreDeps, private readonly req: RestoreRequest) {
     this.pool = new TaskPool(Math.max(1, req.concurrency ?? 4))
@@ -124,15 +169,18 @@ class RestoreRun {
     } else if (this.req.paths !== undefined && this.req.paths.length > 0) {
       this.partial = true
       for (const p of this.req.paths) await this.restorePath(relOf(p))
-      await this.pool.drain()
+      await this.settle()
     } else {
+      this.fresh = created !== undefined
       await this.dirEntries('')
-      await this.pool.drain()
+      await this.settle()
     }
     await this.closeDirs('')
     await this.copyXattrs()
     // The destination root takes the source root's attributes only when this restore made it.
-    if (created !== undefined && !this.partial) await this.attrs(this.req.dest, rootSt)
+    if (created !== undefined && !this.partial) await this.attrs(this.req.dest, rootSt, '')
+    const dirTimes = await this.dirTimes
+    for (const e of (await dirTimes?.close()) ?? []) this.fail(e.rel, new TierfsError('IO', `setting the mtime: ${e.message}`))
     this.s.elapsedMs = Date.now() - this.started
     this.s.bytesPerSecond = Math.round(this.s.bytes / Math.max(0.001, this.s.elapsedMs / 1000))
     return this.s
@@ -165,7 +213,7 @@ class RestoreRun {
     }
     await this.parents(rel)
     const [ino] = await this.inodesOf([{ rel, st }])
-    await this.entry(rel, st, ino ?? null, true)
+    await this.entry(rel, st, ino ?? null, true, undefined)
   }
 
   private async restoreChanges(changes: AsyncIterable<DiffEntry>): Promise<void> {
@@ -186,9 +234,9 @@ class RestoreRun {
       }
       await this.parents(rel)
       const [ino] = await this.inodesOf([{ rel, st }])
-      await this.entry(rel, st, ino ?? null, false)
+      await this.entry(rel, st, ino ?? null, false, undefined)
     }
-    await this.pool.drain()
+    await this.settle()
   }
 
   /** Creates missing parents of `rel` in DEST with the source directories' modes and owners. */
@@ -208,29 +256,30 @@ class RestoreRun {
   }
 
   /**
-   * Restores one entry. `deep`: a directory brings its whole subtree; otherwise (a diff entry)
-   * only the directory itself, its entries come as entries of their own.
+   * Restores one entry. `deep`: a directory brings its whole subtree, its attributes set when all
+   * of it is done (the copies of its entries run on meanwhile); otherwise (a diff entry) only the
+   * directory itself, its entries come as entries of their own. `dir`: the directory of a subtree
+   * that `rel` is in.
    */
-  private async entry(rel: string, st: BigIntStats, ino: number | null, deep: boolean): Promise<void> {
+  private async entry(rel: string, st: BigIntStats, ino: number | null, deep: boolean, dir: DirWork | undefined): Promise<void> {
     try {
       if (st.isDirectory()) {
         await this.mkdir(rel)
         this.s.dirs++
         if (deep) {
-          await this.dirEntries(rel)
-          await this.pool.drain()
-          await this.attrs(this.dst(rel), st)
+          const sub: DirWork = { rel, st, pending: 1, parent: dir }
+          if (dir !== undefined) dir.pending++
+          try {
+            await this.dirEntries(rel, sub)
+          } finally {
+            await this.finished(sub)
+          }
         } else {
           this.open.push({ rel, st })
         }
-      } else if (st.isFile()) {
-        if (this.partial) this.xattrPaths.push(rel)
-        await this.file(rel, st, ino)
-      } else if (st.isSymbolicLink()) {
-        await this.replaceable(rel)
-        await fs.symlink(await fs.readlink(this.src(rel)), this.dst(rel))
-        await this.attrs(this.dst(rel), st)
-        this.s.symlinks++
+      } else if (st.isFile() || st.isSymbolicLink()) {
+        if (this.partial && st.isFile()) this.xattrPaths.push(rel)
+        await this.enqueue(rel, st, ino, dir)
       } else {
         await this.special(rel, st)
       }
@@ -240,26 +289,39 @@ class RestoreRun {
     this.req.onProgress?.({ files: this.s.files, bytes: this.s.bytes, elapsedMs: Date.now() - this.started })
   }
 
-  /** Copies the entries of a source directory, a batch of names at a time. */
-  private async dirEntries(rel: string): Promise<void> {
+  /** One of the things `d` waits for is done: when it was the last, sets its attributes. */
+  private async finished(d: DirWork): Promise<void> {
+    if (--d.pending > 0) return
+    try {
+      await this.attrs(this.dst(d.rel), d.st, d.rel)
+    } catch (err) {
+      this.fail(d.rel, err)
+    }
+    if (d.parent !== undefined) await this.finished(d.parent)
+  }
+
+  /** Copies the entries of a source directory (`work`: its DirWork; none for DEST's root), a batch of names at a time. */
+  private async dirEntries(rel: string, work?: DirWork): Promise<void> {
     const dir = await fs.opendir(this.src(rel), { bufferSize: BATCH })
     let batch: string[] = []
     const flush = async (): Promise<void> => {
       const names = batch
       batch = []
-      const stats: Array<{ rel: string; st: BigIntStats }> = []
-      for (const name of names) {
+      // All at once: libuv's threads run a few, the daemon answers them in parallel.
+      const read = await Promise.all(names.map(async (name) => {
         const r = rel === '' ? name : `${rel}/${name}`
         try {
-          stats.push({ rel: r, st: await fs.lstat(this.src(r), { bigint: true }) })
+          return { rel: r, st: await fs.lstat(this.src(r), { bigint: true }) }
         } catch (err) {
           this.fail(r, err)
+          return undefined
         }
-      }
+      }))
+      const stats = read.filter((e) => e !== undefined)
       const inos = await this.inodesOf(stats)
       for (let i = 0; i < stats.length; i++) {
         const e = stats[i] as { rel: string; st: BigIntStats }
-        await this.entry(e.rel, e.st, inos[i] ?? null, true)
+        await this.entry(e.rel, e.st, inos[i] ?? null, true, work)
       }
     }
     for await (const d of dir) {
@@ -279,44 +341,112 @@ class RestoreRun {
     return out
   }
 
-  private async file(rel: string, st: BigIntStats, ino: number | null): Promise<void> {
+  /**
+   * Queues a file or symlink for the next `cp`. A second name of a multiply-linked file waits in
+   * the queue for its first name's copy and is then linked to it: a batch only ever waits for
+   * itself or batches started before it.
+   */
+  private async enqueue(rel: string, st: BigIntStats, ino: number | null, dir: DirWork | undefined): Promise<void> {
     const first = ino === null ? undefined : this.linked.get(ino)
-    if (first !== undefined) {
-      await this.pool.submit(async () => {
-        try {
-          const target = await first
-          if (target === undefined) return await this.copy(rel, st)
-          await this.replaceable(rel)
-          await fs.link(target, this.dst(rel))
-          this.s.hardLinks++
-        } catch (err) {
-          this.fail(rel, err)
-        }
-      })
-      return
-    }
-    let done!: (p: string | undefined) => void
-    if (ino !== null) this.linked.set(ino, new Promise((ok) => { done = ok }))
-    await this.pool.submit(async () => {
-      try {
-        await this.copy(rel, st)
-        done?.(this.dst(rel))
-      } catch (err) {
-        done?.(undefined)
-        this.fail(rel, err)
-      }
-    })
+    const item: CopyItem = first === undefined ? { rel, st, dir } : { rel, st, dir, first }
+    if (dir !== undefined) dir.pending++
+    if (first === undefined && ino !== null) this.linked.set(ino, new Promise((ok) => { item.done = ok }))
+    this.queue.push(item)
+    if (first === undefined && st.isFile()) this.queueBytes += Number(st.size)
+    this.queueArgBytes += Buffer.byteLength(rel) + 1
+    if (this.queue.length >= CP_FILES || this.queueBytes >= CP_BYTES || this.queueArgBytes >= CP_ARG_BYTES) await this.flushQueue()
   }
 
-  private async copy(rel: string, st: BigIntStats): Promise<void> {
-    await this.replaceable(rel)
-    let n = 0
-    const input = createReadStream(this.src(rel), { highWaterMark: 1 << 20 })
-    input.on('data', (b) => { n += b.length })
-    await pipeline(input, createWriteStream(this.dst(rel), { flags: 'wx', mode: 0o600 }))
-    this.s.bytes += n
-    this.s.files++
+  /** Starts a copy of the queued entries (waits for a free slot of the pool). */
+  private async flushQueue(): Promise<void> {
+    const items = this.queue
+    if (items.length === 0) return
+    this.queue = []
+    this.queueBytes = 0
+    this.queueArgBytes = 0
+    await this.pool.submit(() => this.copyBatch(items))
+  }
+
+  /** Waits until everything queued and started is done. */
+  private async settle(): Promise<void> {
+    await this.flushQueue()
+    await this.pool.drain()
+  }
+
+  /**
+   * Copies a batch with one `cp` (modes, times to the nanosecond, owners when root), then links
+   * the second names. When cp fails, each entry of the batch is copied again on its own, so every
+   * failure is reported with its path.
+   */
+  private async copyBatch(items: CopyItem[]): Promise<void> {
+    const copies: CopyItem[] = []
+    for (const i of items) {
+      if (i.first !== undefined) continue
+      try {
+        await this.replaceable(i.rel)
+        copies.push(i)
+      } catch (err) {
+        this.fail(i.rel, err)
+        i.done?.(undefined)
+      }
+    }
+    const copied = copies.length > 0 && await runCp(this.srcRoot, this.req.dest, copies.map((i) => i.rel), this.isRoot).then(() => true, () => false)
+    for (const i of copies) {
+      try {
+        if (!copied && !(await this.copiedByCp(i))) await this.copyOne(i.rel, i.st)
+        else if (i.st.isFile()) this.counted(i.st.size)
+        else this.s.symlinks++
+        i.done?.(this.dst(i.rel))
+      } catch (err) {
+        i.done?.(undefined)
+        this.fail(i.rel, err)
+      }
+    }
+    for (const i of items) {
+      if (i.first === undefined) continue
+      try {
+        const target = await i.first
+        if (target === undefined) {
+          await this.copyOne(i.rel, i.st)
+          continue
+        }
+        await this.replaceable(i.rel)
+        await fs.link(target, this.dst(i.rel))
+        this.s.hardLinks++
+      } catch (err) {
+        this.fail(i.rel, err)
+      }
+    }
+    for (const i of items) if (i.dir !== undefined) await this.finished(i.dir)
+    this.req.onProgress?.({ files: this.s.files, bytes: this.s.bytes, elapsedMs: Date.now() - this.started })
+  }
+
+  /** After cp failed on a batch: whether it copied this entry (it sets the times after the contents). */
+  private async copiedByCp(i: CopyItem): Promise<boolean> {
+    const there = await fs.lstat(this.dst(i.rel), { bigint: true }).catch(() => undefined)
+    return there !== undefined && there.mtimeNs === i.st.mtimeNs && there.size === i.st.size &&
+      there.isSymbolicLink() === i.st.isSymbolicLink()
+  }
+
+  /** Copies one file or symlink with node's fs (when cp failed on it). */
+  private async copyOne(rel: string, st: BigIntStats): Promise<void> {
+    await this.replaceable(rel, true)
+    if (st.isSymbolicLink()) {
+      await fs.symlink(await fs.readlink(this.src(rel)), this.dst(rel))
+      this.s.symlinks++
+    } else {
+      let n = 0
+      const input = createReadStream(this.src(rel), { highWaterMark: 1 << 20 })
+      input.on('data', (b) => { n += b.length })
+      await pipeline(input, createWriteStream(this.dst(rel), { flags: 'wx', mode: 0o600 }))
+      this.counted(n)
+    }
     await this.attrs(this.dst(rel), st)
+  }
+
+  private counted(bytes: bigint | number): void {
+    this.s.bytes += Number(bytes)
+    this.s.files++
   }
 
   private async special(rel: string, st: BigIntStats): Promise<void> {
@@ -336,8 +466,12 @@ class RestoreRun {
     this.s.specials++
   }
 
-  /** Makes way for a non-directory at `rel`: an old non-directory is unlinked; a directory is an error. */
-  private async replaceable(rel: string): Promise<void> {
+  /**
+   * Makes way for a non-directory at `rel`: an old non-directory is unlinked; a directory is an
+   * error. `always`: even in a fresh DEST (after a failed cp, which may have left a part).
+   */
+  private async replaceable(rel: string, always = false): Promise<void> {
+    if (this.fresh && !always) return
     const there = await fs.lstat(this.dst(rel)).catch(() => undefined)
     if (there === undefined) return
     if (there.isDirectory()) throw TierfsError.isDir(`${this.dst(rel)} (a directory would be replaced by a file)`)
@@ -345,6 +479,7 @@ class RestoreRun {
   }
 
   private async mkdir(rel: string): Promise<void> {
+    if (this.fresh) return fs.mkdir(this.dst(rel)).then(() => undefined)
     const there = await fs.lstat(this.dst(rel)).catch(() => undefined)
     if (there?.isDirectory() === true) return
     if (there !== undefined) await fs.unlink(this.dst(rel))
@@ -356,9 +491,9 @@ class RestoreRun {
     for (;;) {
       const top = this.open.at(-1)
       if (top === undefined || (next !== '' && next.startsWith(top.rel + '/'))) return
-      await this.pool.drain()
+      await this.settle()
       this.open.pop()
-      await this.attrs(this.dst(top.rel), top.st)
+      await this.attrs(this.dst(top.rel), top.st, top.rel)
     }
   }
 
@@ -367,8 +502,11 @@ class RestoreRun {
     await fs.lchown(path, Number(st.uid), Number(st.gid))
   }
 
-  /** Owner, mode, then times (last: the others change ctime only). */
-  private async attrs(path: string, st: BigIntStats): Promise<void> {
+  /**
+   * Owner, mode, then times (last: the others change ctime only). `rel`: of a directory, whose
+   * exact mtime tar sets later.
+   */
+  private async attrs(path: string, st: BigIntStats, rel?: string): Promise<void> {
     await this.owner(path, st)
     const link = st.isSymbolicLink()
     if (!link) await fs.chmod(path, Number(st.mode) & 0o7777)
@@ -376,8 +514,13 @@ class RestoreRun {
     const mt = seconds(st.mtimeNs)
     if (link) await fs.lutimes(path, at, mt)
     else await fs.utimes(path, at, mt)
-    // fs.utimes takes seconds as a double (about 0.25 us at today's epoch): set mtime exactly.
+    // fs.utimes keeps microseconds: set mtime exactly.
     if ((await fs.lstat(path, { bigint: true })).mtimeNs !== st.mtimeNs) {
+      if (rel !== undefined && st.isDirectory()) {
+        this.dirTimes ??= DirTimes.supported().then((yes) => (yes ? new DirTimes(this.req.dest, this.isRoot) : undefined))
+        const dirTimes = await this.dirTimes
+        if (dirTimes !== undefined && await dirTimes.add(rel, st)) return
+      }
       const ns = st.mtimeNs
       const text = `@${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`
       await run('touch', ['-h', '-m', '-d', text, path])
@@ -421,6 +564,19 @@ function relOf(path: string): string {
 
 function seconds(ns: bigint): number {
   return Number(ns / 1000n) / 1e6
+}
+
+/**
+ * `cp` of `rels` (paths relative to `srcRoot`) to the same paths under `dest`, whose parent
+ * directories exist: contents, modes, atime and mtime to the nanosecond, owners when `owners`;
+ * symlinks as symlinks. No xattrs: only user.* ones are restored, by the xattr pass.
+ */
+function runCp(srcRoot: string, dest: string, rels: string[], owners: boolean): Promise<void> {
+  const preserve = owners ? 'mode,ownership,timestamps' : 'mode,timestamps'
+  return new Promise((ok, fail) => {
+    execFile('cp', ['-P', `--preserve=${preserve}`, '--parents', '-t', dest, '--', ...rels], { cwd: srcRoot, env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 20 },
+      (err, _out, stderr) => (err ? fail(new TierfsError('IO', `cp: ${String(stderr).trim() || err.message}`)) : ok()))
+  })
 }
 
 function run(cmd: string, args: string[]): Promise<void> {

@@ -176,9 +176,11 @@ export function xattrKey(ino: Ino, name: string): Buffer {
   return namedKey(ino, name)
 }
 
-export function xattrRange(ino: Ino): { gte: Buffer; lt: Buffer } {
+/** Range of the xattrs of inode `ino`, or of every inode in [ino, last]. */
+export function xattrRange(ino: Ino, last: Ino = ino): { gte: Buffer; lt: Buffer } {
   checkIno(ino)
-  return namedRange(ino, undefined)
+  checkIno(last)
+  return { gte: namedRange(ino, undefined).gte, lt: namedRange(last, undefined).lt }
 }
 
 export const xattrName = nameOf

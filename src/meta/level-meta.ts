@@ -2,7 +2,7 @@ import { mkdir, realpath } from 'node:fs/promises'
 import { Level } from 'level'
 import { TierfsError } from '../errors.js'
 import { asChunkId, asIno, asTierId, asVersion, ROOT_INO, type ChunkId, type Ino, type PackId, type Version } from '../ids.js'
-import { HybridClock } from './clock.js'
+import { HybridClock, versionMs } from './clock.js'
 import { collectPass } from './collect-pass.js'
 import { buildCommitBatch } from './commit-batch.js'
 import {
@@ -76,6 +76,7 @@ export class LevelMeta implements Meta {
   private sp!: Spaces
   private clock: HybridClock
   private headVersion = 0n
+  private pinChanges = 0
   private nextIno = 2
   private persistedIno = 1
   private lock: Promise<unknown> = Promise.resolve()
@@ -94,6 +95,10 @@ export class LevelMeta implements Meta {
 
   get head(): Version {
     return asVersion(this.headVersion)
+  }
+
+  get pinStamp(): number {
+    return this.pinChanges
   }
 
   ready(): Promise<void> {
@@ -328,6 +333,15 @@ export class LevelMeta implements Meta {
     return names
   }
 
+  async *listXattrsIn(first: Ino, last: Ino, asOf?: AsOf): AsyncIterable<{ ino: Ino; name: string }> {
+    this.assertOpen()
+    try {
+      for await (const [logical] of scanVisible(this.sp.xattr, xattrRange(first, last), asOf)) yield { ino: inoOfKey(logical), name: xattrName(logical) }
+    } catch (err) {
+      throw this.fail(err, `list xattrs ${first}..${last}`)
+    }
+  }
+
   async getChunk(id: ChunkId): Promise<ChunkRecord | undefined> {
     this.assertOpen()
     const key = chunkKey(id)
@@ -488,6 +502,12 @@ export class LevelMeta implements Meta {
     return this.clock.versionAt(ms)
   }
 
+  settled(v: Version): boolean {
+    if (v <= this.headVersion) return true
+    // clock.last above the head: a commit holds a version it has not made visible yet.
+    return this.clock.last === this.headVersion && versionMs(v) < Math.floor(this.clock.nowMs())
+  }
+
   private locked<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.lock.then(fn)
     this.lock = run.catch(() => undefined)
@@ -517,6 +537,7 @@ export class LevelMeta implements Meta {
     }
     if (allocated > this.persistedIno) this.persistedIno = allocated
     this.headVersion = version
+    if (ops.some((op) => op.t === 'plain' && op.space === 'pin')) this.pinChanges++
     for (const [ck, value] of cacheSets) {
       this.cache.set(ck, value)
       const flight = this.inflight.get(ck)

@@ -17,6 +17,19 @@ export interface MetaReader {
   readonly head: Version
   /** Version current at wall-clock time `ms` (for /.history/<time> and pins). */
   versionAt(ms: number): Version
+  /**
+   * True when no commit can change any more what a read as of `v` sees: `v` is at or below the
+   * head (every later commit gets a higher version), or no commit is in flight and `v` lies in a
+   * millisecond the wall clock has passed (versions follow the wall clock). Reads as of a settled
+   * version may be cached for as long as the collector keeps that version (a pin or the history
+   * window). Checked before the read: a version settled then stays settled.
+   */
+  settled(v: Version): boolean
+  /**
+   * Changes whenever a commit puts or deletes a pin (after the commit is visible): a list of
+   * pins read while it kept one value is still current.
+   */
+  readonly pinStamp: number
   getInode(ino: Ino, asOf?: AsOf): Promise<InodeAttrs | undefined>
   lookup(parent: Ino, name: string, asOf?: AsOf): Promise<Ino | undefined>
   /**
@@ -38,6 +51,12 @@ export interface MetaReader {
   getFileMap(ino: Ino, asOf?: AsOf): Promise<FileMap | undefined>
   getXattr(ino: Ino, name: string, asOf?: AsOf): Promise<Buffer | undefined>
   listXattrs(ino: Ino, asOf?: AsOf): Promise<string[]>
+  /**
+   * The xattr names of every inode in [first, last], in inode then name order: one scan where
+   * listXattrs would seek once per inode (a directory's files, whose inode numbers are usually
+   * close together). Streams.
+   */
+  listXattrsIn(first: Ino, last: Ino, asOf?: AsOf): AsyncIterable<{ ino: Ino; name: string }>
   getChunk(id: ChunkId): Promise<ChunkRecord | undefined>
   getPack(id: PackId): Promise<PackRecord | undefined>
   /** All chunk records, in id order. Streams. */

@@ -96,7 +96,7 @@ export interface Vfs {
 
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void>
   getxattr(path: string, name: string): Promise<Buffer>
-  listxattr(path: string): Promise<string[]>
+  listxattr(path: string): Promise<readonly string[]>
   removexattr(path: string, name: string): Promise<void>
 }
 

@@ -1,5 +1,5 @@
 import { TierfsError } from '../errors.js'
-import type { Ino } from '../ids.js'
+import type { Ino, Version } from '../ids.js'
 import type { AsOf, Meta } from '../meta/meta.js'
 import type { InodeAttrs } from '../meta/types.js'
 import type { Mutex } from './mutex.js'
@@ -9,14 +9,22 @@ import { XATTR_CREATE, XATTR_REPLACE } from './vfs.js'
 const VIRTUAL = new Set(['user.tierfs.tier', 'user.tierfs.state'])
 const MAX_VALUE = 64 * 1024
 
+/** Xattr reads as of a version (ViewReader). */
+export interface PastXattrs {
+  getXattr(ino: Ino, name: string, asOf: Version): Promise<Buffer | undefined>
+  listXattrs(ino: Ino, asOf: Version): Promise<readonly string[]>
+}
+
 /**
  * Extended attributes: `user.*` and `trusted.*` are stored (versioned, like the rest of the
  * namespace); `security.*` and `system.*` (ACLs, capabilities) are not supported, answered at
- * once so the kernel's per-write security.capability probe stays cheap.
+ * once so the kernel's per-write security.capability probe stays cheap. Reads as of a version
+ * (the read-only views) go through `past`, which may cache them.
  */
 export class XattrOps {
   constructor(
     private readonly meta: Meta,
+    private readonly past: PastXattrs,
     private readonly lock: Mutex,
     private readonly inode: (ino: Ino, asOf?: AsOf) => Promise<InodeAttrs>,
     private readonly now: () => bigint,
@@ -27,13 +35,13 @@ export class XattrOps {
   async get(ino: Ino, name: string, asOf?: AsOf): Promise<Buffer> {
     if (VIRTUAL.has(name)) return Buffer.from(await this.virtual(ino, name, asOf))
     if (!stored(name)) throw noAttr(name)
-    const v = await this.meta.getXattr(ino, name, asOf)
+    const v = asOf === undefined ? await this.meta.getXattr(ino, name) : await this.past.getXattr(ino, name, asOf)
     if (v === undefined) throw noAttr(name)
     return v
   }
 
-  async list(ino: Ino, asOf?: AsOf): Promise<string[]> {
-    return this.meta.listXattrs(ino, asOf)
+  async list(ino: Ino, asOf?: AsOf): Promise<readonly string[]> {
+    return asOf === undefined ? this.meta.listXattrs(ino) : this.past.listXattrs(ino, asOf)
   }
 
   async set(ino: Ino, name: string, value: Buffer, flags: number): Promise<void> {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { chmod, chown, link, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises'
+import { chmod, chown, link, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { DiffEntry } from '../../src/backup/diff.js'
@@ -85,7 +85,7 @@ t.test('a whole tree: contents, modes, owners, ns times, hard links, symlinks, s
   const s = await restoreTree(deps, { mount, view: VIEW, dest })
   t.match(s, { files: 3, dirs: 3, symlinks: 1, hardLinks: 1, specials: 2, errors: 0, bytes: 6 + 300_000 + 10 })
   t.equal(s.times, 'atime and mtime to the nanosecond')
-  t.ok(s.mtimeFallbacks > 0, `fs.utimes alone is not exact: ${s.mtimeFallbacks} touch fallbacks`)
+  t.ok(s.mtimeFallbacks > 0, `fs.utimes alone is not exact: ${s.mtimeFallbacks} touch fallbacks (special files)`)
   t.equal(s.owners, 'restored')
   t.match(s.xattrs, /user\.\* copied \(3 files/, 'a, a/f and its second name b/f-link')
   const want = await snapshotOf(root)
@@ -147,4 +147,38 @@ t.test('some paths, and the entries of a diff', async (t) => {
   const x = await restoreTree(deps, { mount, view: VIEW, dest: conflict, paths: ['/a/f'], onError: (p, e) => errors.push(`${p}: ${e.message}`) })
   t.equal(x.errors, 1)
   t.match(errors[0], /^\/a\/f: .*a directory would be replaced by a file/, 'a directory in DEST is never replaced by a file')
+})
+
+t.test('files are copied by cp with exact times; a failing batch is copied again entry by entry', async (t) => {
+  const dir = t.testdir()
+  const mount = join(dir, 'mnt')
+  const root = await source(mount)
+  for (let i = 0; i < 40; i++) {
+    await writeFile(join(root, `b/n${i}`), `file ${i}\n`)
+    await touchNs(join(root, `b/n${i}`), 1_600_000_000 + i, 100_000_001 + i)
+  }
+  await writeFile(join(root, 'b/gone'), 'soon gone\n')
+  const deps = inodesOf(mount)
+  const inodes = deps.inodes
+  // Called once b's names are read and before its entries are copied: the file vanishes between.
+  deps.inodes = async (paths) => {
+    await rm(join(root, 'b/gone'), { force: true })
+    return inodes(paths)
+  }
+  const errors: string[] = []
+  const dest = join(dir, 'out')
+  const s = await restoreTree(deps, { mount, view: VIEW, dest, onError: (p, e) => errors.push(`${p}: ${e.message}`) })
+  t.equal(s.errors, 1)
+  t.match(errors, [/^\/b\/gone: /])
+  t.equal(s.files, 3 + 40)
+  t.ok(s.mtimeFallbacks <= s.specials, `touch only for special files (${s.mtimeFallbacks}): cp sets files', tar directories' mtimes`)
+  for (const d of ['', 'a', 'a/deep']) {
+    t.equal((await lstat(join(dest, d), { bigint: true })).mtimeNs, (await lstat(join(root, d), { bigint: true })).mtimeNs, `${d || '.'}: directory mtime to the nanosecond`)
+  }
+  for (let i = 0; i < 40; i++) {
+    const st = await lstat(join(dest, `b/n${i}`), { bigint: true })
+    t.equal(st.mtimeNs, BigInt(1_600_000_000 + i) * 1_000_000_000n + BigInt(100_000_001 + i), `b/n${i} mtime to the nanosecond`)
+    t.equal(await readFile(join(dest, `b/n${i}`), 'utf8'), `file ${i}\n`)
+  }
+  t.equal((await lstat(join(dest, 'a/f'))).ino, (await lstat(join(dest, 'b/f-link'))).ino, 'hard link kept')
 })
