@@ -260,7 +260,7 @@ export class Daemon {
       case 'migrate':
         return this.tiering?.migrate((req.args?.paths as string[]) ?? [], String(req.args?.to), req.args?.recursive === true)
       case 'recall':
-        return this.tiering?.recall((req.args?.paths as string[]) ?? [], req.args?.recursive === true, req.args?.wait === true)
+        return this.tiering?.recall((req.args?.paths as string[]) ?? [], req.args?.recursive === true)
       case 'checkpoint':
         if (this.checkpoints === undefined) throw new TierfsError('NO_DAEMON', 'daemon is starting')
         return this.checkpoints.run(req.args?.full === true)

@@ -6,7 +6,7 @@ import type { Logger } from '../src/log.js'
 import type { PolicySet } from '../src/policy/decide.js'
 import { Migrator, type PassReport } from '../src/policy/migrator.js'
 import { walkFiles } from '../src/policy/namespace-walk.js'
-import type { PlanSummary } from '../src/policy/planner.js'
+import { fileFacts, type PlanSummary } from '../src/policy/planner.js'
 import type { OpenStore } from '../src/store/open-store.js'
 import type { TierfsVfs } from '../src/vfs/tierfs-vfs.js'
 
@@ -106,10 +106,8 @@ export class Tiering {
     if (a === undefined) throw TierfsError.notFound(path)
     const kind = store.tiers.kindOf(a.tier)
     const set = this.deps.policies()
-    const d = set.decide({
-      path, size: a.size, uid: a.uid, gid: a.gid, tier: kind,
-      mtimeMs: Number(a.mtimeNs / 1_000_000n), atimeMs: Number(a.atimeNs / 1_000_000n), ctimeMs: Number(a.ctimeNs / 1_000_000n),
-    }, this.deps.nowMs())
+    // The same facts a pass decides on, so explain never disagrees with what the pass does.
+    const d = set.decide(fileFacts(path, a, store.tiers), this.deps.nowMs())
     return { path, tier: a.tier, kind, ...d, candidates: set.policies.map((p) => p.name) }
   }
 
@@ -123,8 +121,12 @@ export class Tiering {
     })
   }
 
-  /** Starts recalls of every cold pack the files use; with `wait`, waits until all are warm. */
-  async recall(paths: string[], recursive: boolean, wait: boolean): Promise<unknown> {
+  /**
+   * Starts recalls of the cold packs the files use (again for any whose job failed or expired;
+   * never for one warm or warming), and says how many are warm; `tierfs recall --wait` calls it
+   * until all are.
+   */
+  async recall(paths: string[], recursive: boolean): Promise<unknown> {
     const { store } = this.deps
     const files = await this.collect(paths, recursive)
     const packs = new Map<string, { tier: TierId; key: string }>()
@@ -138,19 +140,13 @@ export class Tiering {
       }
     }
     const recaller = store.chunks.recaller
-    for (const p of packs.values()) await recaller.recall(store.tiers.get(p.tier), p.key)
     let warm = 0
-    for (;;) {
-      warm = 0
-      for (const p of packs.values()) {
-        const tier = store.tiers.get(p.tier)
-        const w = await recaller.warmth(tier, p.key)
-        if (w === 'warm') warm++
-        // Cold again while waiting: the job failed or expired; ask for it anew.
-        else if (w === 'cold' && wait) await recaller.recall(tier, p.key)
-      }
-      if (!wait || warm === packs.size) break
-      await new Promise((r) => setTimeout(r, 1000))
+    for (const p of packs.values()) {
+      const tier = store.tiers.get(p.tier)
+      const w = await recaller.warmth(tier, p.key)
+      if (w === 'warm') warm++
+      // Never asked, or cold again (the job failed or expired): ask; a warm-up under way goes on.
+      else if (w === 'cold') await recaller.recall(tier, p.key)
     }
     return { files: files.length, packs: packs.size, warm }
   }

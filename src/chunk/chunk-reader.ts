@@ -5,7 +5,7 @@ import type { Tier } from '../tier/tier.js'
 import { Lru } from './lru.js'
 import { Recaller } from './recaller.js'
 import { RECORD_HEADER_SIZE } from './pack-format.js'
-import { fileRandomAccess, readChunk, spanRandomAccess, type RandomAccess } from './pack-reader.js'
+import { fileRandomAccess, packEntryOf, readChunk, spanRandomAccess, type RandomAccess } from './pack-reader.js'
 import type { ChunkRecord } from '../meta/types.js'
 
 const MAX_OPEN_PACKS = 64
@@ -105,7 +105,7 @@ export class ChunkReader {
         for (const [k, rec] of run.entries()) {
           const id = ids[i + k] as ChunkId
           out.set(id, span.then(async (bytes) => {
-            const data = await readChunk(spanRandomAccess(bytes, base), { id, offset: rec.offset, length: rec.length, rawLength: rec.rawLength, codec: rec.codec as 0 | 1 })
+            const data = await readChunk(spanRandomAccess(bytes, base), packEntryOf(rec))
             this.cache.set(id, data)
             return data
           }).catch(() => this.load(id)))
@@ -137,7 +137,7 @@ export class ChunkReader {
       if (rec === undefined) throw TierfsError.corrupt(`chunk ${id} is not in the index`, { chunkId: id })
       try {
         const ra = await this.packAccess(rec.pack)
-        const data = await readChunk(ra, { id, offset: rec.offset, length: rec.length, rawLength: rec.rawLength, codec: rec.codec as 0 | 1 })
+        const data = await readChunk(ra, packEntryOf(rec))
         this.cache.set(id, data)
         return data
       } catch (err) {

@@ -20,9 +20,9 @@ export class Lru<K, V> {
     return this.map.has(key)
   }
 
-  set(key: K, value: V): void {
+  /** `weight`: this entry's, when it depends on more than the value (default: weigh(value)). */
+  set(key: K, value: V, weight = this.weigh(value)): void {
     this.delete(key)
-    const weight = this.weigh(value)
     if (weight > this.capacity) return
     this.map.set(key, { value, weight })
     this.total += weight

@@ -3,7 +3,8 @@ import { open, type FileHandle } from 'node:fs/promises'
 import { crc32 } from 'node:zlib'
 import { TierfsError } from '../errors.js'
 import type { PackId } from '../ids.js'
-import { decodeChunk } from './codec.js'
+import type { ChunkRecord } from '../meta/types.js'
+import { decodeChunk, type CodecId } from './codec.js'
 import {
   decodeFooter, decodeHeader, decodeRecordHeader, decodeTrailer, FOOTER_SIZE, HEADER_SIZE, MAX_RECORD_LENGTH,
   RECORD_HEADER_SIZE, TRAILER_ENTRY_SIZE, type PackEntry,
@@ -86,6 +87,11 @@ export function handleRandomAccess(fh: FileHandle, path: string): RandomAccess {
       }
     },
   }
+}
+
+/** Where a chunk's index record says its stored bytes are: what `readChunk` checks them against. */
+export function packEntryOf(rec: Pick<ChunkRecord, 'id' | 'offset' | 'length' | 'rawLength' | 'codec'>): PackEntry {
+  return { id: rec.id, offset: rec.offset, length: rec.length, rawLength: rec.rawLength, codec: rec.codec as CodecId }
 }
 
 /** A RandomAccess over `bytes`, which hold the source's bytes from offset `base` on. */

@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { TierfsError } from '../errors.js'
-import { asPackId, type ChunkId } from '../ids.js'
+import { asPackId } from '../ids.js'
 import type { Meta } from '../meta/meta.js'
 import type { ChunkRecord, PackRecord } from '../meta/types.js'
 import type { Tier } from '../tier/tier.js'
 import { packKey } from './chunk-store.js'
 import type { CodecId } from './codec.js'
 import { RECORD_HEADER_SIZE, type PackEntry } from './pack-format.js'
-import { readChunk, spanRandomAccess, type RandomAccess } from './pack-reader.js'
+import { packEntryOf, readChunk, spanRandomAccess, type RandomAccess } from './pack-reader.js'
 import { PackWriter } from './pack-writer.js'
 
 export type RepackerDeps = {
@@ -155,6 +155,6 @@ export class Repacker {
 async function verifiedStored(src: RandomAccess, rec: ChunkRecord): Promise<Buffer> {
   const base = rec.offset - RECORD_HEADER_SIZE
   const bytes = await src.read(base, RECORD_HEADER_SIZE + rec.length)
-  await readChunk(spanRandomAccess(bytes, base), { id: rec.id as ChunkId, offset: rec.offset, length: rec.length, rawLength: rec.rawLength, codec: rec.codec as CodecId })
+  await readChunk(spanRandomAccess(bytes, base), packEntryOf(rec))
   return bytes.subarray(RECORD_HEADER_SIZE)
 }

@@ -1,7 +1,7 @@
 import { mkdir, realpath } from 'node:fs/promises'
 import { Level } from 'level'
 import { TierfsError } from '../errors.js'
-import { asChunkId, asIno, asTierId, asVersion, ROOT_INO, type ChunkId, type Ino, type PackId, type Version } from '../ids.js'
+import { asIno, asTierId, asVersion, ROOT_INO, type ChunkId, type Ino, type PackId, type Version } from '../ids.js'
 import { HybridClock, versionMs } from './clock.js'
 import { collectPass } from './collect-pass.js'
 import { buildCommitBatch } from './commit-batch.js'

@@ -3,6 +3,7 @@ import type { MetaReader } from '../meta/meta.js'
 import type { TierSet } from '../tier/tier-set.js'
 import { kindRank, type PolicySet } from './decide.js'
 import { walkFiles } from './namespace-walk.js'
+import { fileFacts } from './planner.js'
 
 export type FileDemandDeps = { meta: MetaReader; tiers: TierSet }
 
@@ -20,10 +21,7 @@ export async function visitWarmerFiles(
   const { meta, tiers } = deps
   for await (const { path, attrs } of walkFiles(meta)) {
     if (opts.skip?.has(attrs.ino) === true) continue
-    const d = set.decide({
-      path, size: attrs.size, uid: attrs.uid, gid: attrs.gid, tier: tiers.kindOf(attrs.tier),
-      mtimeMs: Number(attrs.mtimeNs / 1_000_000n), atimeMs: Number(attrs.atimeNs / 1_000_000n), ctimeMs: Number(attrs.ctimeNs / 1_000_000n),
-    }, nowMs)
+    const d = set.decide(fileFacts(path, attrs, tiers), nowMs)
     const rank = d.to !== undefined ? kindRank(d.to.tier) : tiers.rank(attrs.tier)
     if (rank >= opts.below) continue
     const map = await meta.getFileMap(attrs.ino)

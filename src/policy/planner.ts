@@ -1,7 +1,8 @@
 import type { Ino, TierId } from '../ids.js'
 import type { MetaReader } from '../meta/meta.js'
+import type { InodeAttrs } from '../meta/types.js'
 import type { TierSet } from '../tier/tier-set.js'
-import type { PolicySet } from './decide.js'
+import type { FileFacts, PolicySet } from './decide.js'
 import { walkFiles } from './namespace-walk.js'
 
 /** One file the policies want changed now. */
@@ -21,6 +22,16 @@ export interface PlannedItem {
 
 export type PlannerDeps = { meta: MetaReader; tiers: TierSet }
 
+/** What a policy decides on for a current file: its path, attributes and where its data is. */
+export function fileFacts(path: string, attrs: InodeAttrs, tiers: Pick<TierSet, 'kindOf'>): FileFacts {
+  const kind = tiers.kindOf(attrs.tier)
+  return {
+    path, size: attrs.size, uid: attrs.uid, gid: attrs.gid, tier: kind,
+    mtimeMs: Number(attrs.mtimeNs / 1_000_000n), atimeMs: Number(attrs.atimeNs / 1_000_000n), ctimeMs: Number(attrs.ctimeNs / 1_000_000n),
+    ...(String(attrs.tier) !== kind ? { target: String(attrs.tier) } : {}),
+  }
+}
+
 /**
  * Streams the files whose policy decision is to move or delete them at `nowMs` (a dry run: reads
  * only). A policy naming an unknown target is reported once per file as an error item so other
@@ -34,13 +45,7 @@ export async function* planPass(
 ): AsyncIterable<PlannedItem> {
   const { meta, tiers } = deps
   for await (const { path, attrs } of walkFiles(meta)) {
-    const kind = tiers.kindOf(attrs.tier)
-    const facts = {
-      path, size: attrs.size, uid: attrs.uid, gid: attrs.gid, tier: kind,
-      mtimeMs: Number(attrs.mtimeNs / 1_000_000n), atimeMs: Number(attrs.atimeNs / 1_000_000n), ctimeMs: Number(attrs.ctimeNs / 1_000_000n),
-      ...(String(attrs.tier) !== kind ? { target: String(attrs.tier) } : {}),
-    }
-    const d = set.decide(facts, nowMs)
+    const d = set.decide(fileFacts(path, attrs, tiers), nowMs)
     if (d.action === 'delete') {
       yield { path, ino: attrs.ino, size: attrs.size, action: 'delete', from: attrs.tier, policy: d.policy ?? '', reason: d.reason, nlink: attrs.nlink }
     } else if ((d.action === 'move' || (d.action === 'stay' && unsettled.has(attrs.ino))) && d.to !== undefined) {

@@ -43,11 +43,9 @@ const SPAN_SLACK = 64
  */
 export class ViewReader {
   private readonly lru: Lru<string, Value>
-  /** Weight of the entry being set (Lru weighs values alone; keys vary with names). */
-  private weight = 0
 
   constructor(private readonly meta: ViewReaderMeta, maxBytes = VIEW_CACHE_BYTES) {
-    this.lru = new Lru<string, Value>(maxBytes, () => this.weight)
+    this.lru = new Lru<string, Value>(maxBytes)
   }
 
   /** Estimated bytes held. */
@@ -138,8 +136,8 @@ export class ViewReader {
   }
 
   private put(key: string, value: Value, valueBytes: number): void {
-    this.weight = ENTRY_BYTES + key.length + valueBytes
-    this.lru.set(key, value)
+    // Weighed with its key: keys vary with names.
+    this.lru.set(key, value, ENTRY_BYTES + key.length + valueBytes)
   }
 }
 

@@ -1,6 +1,6 @@
 import { TierfsError } from '../errors.js'
 import { asIno, type ChunkId, type PackId } from '../ids.js'
-import { fileRandomAccess, readChunk, readTrailer, scanPack, type PackEntry, type RandomAccess } from '../chunk/pack-reader.js'
+import { fileRandomAccess, packEntryOf, readChunk, readTrailer, scanPack, type PackEntry, type RandomAccess } from '../chunk/pack-reader.js'
 import type { Meta } from '../meta/meta.js'
 import type { ChunkRecord, PackRecord } from '../meta/types.js'
 import type { Tier } from '../tier/tier.js'
@@ -134,7 +134,7 @@ export async function fsck(deps: FsckDeps, opts: { repair: boolean }): Promise<F
     let ra = packAccess.get(c.pack)
     if (ra === undefined) { ra = access(tier, pack.key); packAccess.set(c.pack, ra) }
     try {
-      await readChunk(ra, { id: c.id, offset: c.offset, length: c.length, rawLength: c.rawLength, codec: c.codec as 0 | 1 })
+      await readChunk(ra, packEntryOf(c))
       report.checked.bytesVerified += c.length
     } catch (err) {
       problem('chunk-corrupt', `chunk ${c.id} in pack ${c.pack}: ${(err as Error).message}`)

@@ -9,8 +9,8 @@ export interface ChunkSource {
 
 /**
  * Chunks a sequential read keeps loading ahead of itself (about 4 MiB at the default chunk size):
- * enough to keep the disk or the object store and the hashing threads busy while the kernel
- * drains the current chunk in 128 KiB requests.
+ * enough to keep the disk or the object store busy while the kernel drains the current chunk in
+ * 128 KiB requests.
  */
 const READ_AHEAD = 4
 

@@ -279,7 +279,9 @@ export class FileTable {
     const staged = await node.stagingReady
     if (!(staged instanceof MemoryStaged) || end <= staged.capacity) return staged
     return staged.spill((bytes) => {
-      const disk = this.toDisk(node, bytes.length, (file) => (bytes.length > 0 ? file.write(bytes, 0) : Promise.resolve()))
+      const disk = this.committedAttrs(node.ino).then((committed) =>
+        // A committed file with bytes must never be replaced by a part of the copy: publish it whole.
+        this.toDisk(node, bytes.length, bytes.length > 0 && committed.size > 0, (file) => (bytes.length > 0 ? file.write(bytes, 0) : Promise.resolve())))
       node.stagingReady = disk
       disk.catch(() => { if (node.stagingReady === disk) node.stagingReady = Promise.resolve(staged) })
       return disk.then((file) => { if (node.staging === staged) node.staging = file; return file })
@@ -297,7 +299,7 @@ export class FileTable {
       staged = new MemoryStaged(this.deps.inlineMax, data)
       this.inMemory.add(node)
     } else {
-      staged = await this.toDisk(node, size, (file) => (map === undefined ? Promise.resolve() : this.materialize(map, size, file)))
+      staged = await this.toDisk(node, size, size > 0, (file) => (map === undefined ? Promise.resolve() : this.materialize(map, size, file)))
     }
     node.size = size
     node.mtimeNs = attrs.mtimeNs
@@ -308,13 +310,12 @@ export class FileTable {
   }
 
   /**
-   * A staging file holding `size` bytes that `fill` writes. When the committed file has bytes,
-   * the copy is built under a temporary name and published once complete, so a crash never
-   * leaves a partial copy that start-up would reseal as the file's contents.
+   * A staging file holding `size` bytes that `fill` writes. `atomic` (the copy holds bytes the
+   * committed file has): the copy is built under a temporary name and published once complete,
+   * so a crash never leaves a partial copy that start-up would reseal as the file's contents.
    */
-  private async toDisk(node: FileNode, size: number, fill: (file: DiskStaged) => Promise<void>): Promise<DiskStaged> {
+  private async toDisk(node: FileNode, size: number, atomic: boolean, fill: (file: DiskStaged) => Promise<void>): Promise<DiskStaged> {
     await this.deps.sealer.admit()
-    const atomic = size > 0 && (await this.committedAttrs(node.ino)).size > 0
     const { staging } = this.deps
     let file = atomic ? await staging.createPartial(node.ino) : await staging.create(node.ino)
     try {

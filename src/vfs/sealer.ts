@@ -18,7 +18,6 @@ const ADMIT_MAX_WAIT_MS = 30_000
 
 interface Sealed { node: FileNode; map: FileMap; size: number; blocks: number }
 
-
 export interface SealerConfig {
   /** Files up to this size are stored inline in metadata. */
   inlineMax: number

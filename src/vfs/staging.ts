@@ -55,8 +55,9 @@ export class Staging {
   }
 
   /**
-   * Makes a finished copy from `createPartial` the staging file of `ino` (the handle stays open).
-   * The copy is synced first: once published it replaces the committed bytes at start-up.
+   * Makes a finished copy from `createPartial` the staging file of `ino` (its descriptor is closed;
+   * the returned file opens one on use). The copy is synced first: once published it replaces the
+   * committed bytes at start-up.
    */
   async publish(ino: Ino, file: DiskStaged): Promise<DiskStaged> {
     const path = this.pathOf(ino)

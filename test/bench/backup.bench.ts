@@ -65,7 +65,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { mustRun, timedProc } from './bench-run.js'
+import { benchFailed, cleanupOnInterrupt, log, mustRun, timedProc } from './bench-run.js'
 import { FULL, QUICK, makeNight1, makeNight2, makeNight3, makeNight4, mib, newFilesPerNight, treeDiff, treeOf, treeTotals, type NightInfo, type Sizes, type Tree } from './backup-scenario.js'
 import { prunePlanningRun, snapshotModeRun, type PinRun, type PlanningRun } from './backup-scale-runs.js'
 import { BorgBackup, cleanupMounts, MountUnavailable, ResticBackup, TierfsBackup, type BackupSubject, type Step } from './backup-subjects.js'
@@ -92,10 +92,6 @@ function parseArgs(argv: string[]): Options {
   const reps = num('--reps', 2)
   if (reps < 1) throw new Error('--reps needs a positive integer')
   return { quick, reps, pinFiles: num('--pin-files', quick ? 20_000 : 100_000), pinTimes: quick ? 5 : 7, planChunks: num('--plan-chunks', quick ? 100_000 : 1_000_000) }
-}
-
-function log(msg: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
 }
 
 /** The same target, shown on a secondary row but not counted (the counted one is on the main row). */
@@ -363,15 +359,7 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2))
   const z = opts.quick ? QUICK : FULL
   const base = await mkdtemp(join(tmpdir(), 'tierfs-backup-bench-'))
-  const interrupted = (sig: string): void => {
-    stopping = true
-    log(`${sig}: unmounting and removing ${base}`)
-    void cleanupMounts()
-      .then(() => rm(base, { recursive: true, force: true }))
-      .finally(() => process.exit(130))
-  }
-  process.once('SIGINT', interrupted)
-  process.once('SIGTERM', interrupted)
+  cleanupOnInterrupt(base, () => cleanupMounts())
   const started = new Date()
   let coldDropped = true
   const noteCold = (ok: boolean): void => { coldDropped &&= ok }
@@ -455,11 +443,4 @@ async function main(): Promise<void> {
   }
 }
 
-/** Set on SIGINT/SIGTERM: the cleanup exits; failures of work cut short are not reported. */
-let stopping = false
-
-await main().catch((err: unknown) => {
-  if (stopping) return
-  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
-  process.exitCode = 1
-})
+await main().catch(benchFailed)

@@ -88,3 +88,31 @@ export async function fioRandRead(file: string, bytes: number, seconds: number, 
   if (iops === undefined) throw new Error(`fio printed no read figures for ${file}`)
   return iops
 }
+
+/** A progress line on stderr (stdout carries the report). */
+export function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
+}
+
+/** Set once SIGINT/SIGTERM cut the run short: failures of the work it interrupted are not reported. */
+let interrupted = false
+
+/** On SIGINT/SIGTERM: runs `cleanup` (unmount what the run mounted), removes `base`, exits 130. */
+export function cleanupOnInterrupt(base: string, cleanup: () => Promise<unknown>): void {
+  const stop = (sig: string): void => {
+    interrupted = true
+    log(`${sig}: unmounting and removing ${base}`)
+    void cleanup()
+      .then(() => rm(base, { recursive: true, force: true }))
+      .finally(() => process.exit(130))
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+}
+
+/** The end of a benchmark: a failure is printed and exits 1, unless an interrupt caused it. */
+export function benchFailed(err: unknown): void {
+  if (interrupted) return
+  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exitCode = 1
+}

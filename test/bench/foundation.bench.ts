@@ -24,7 +24,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fioRandRead, mustRun, q, timed, timedSh, workload } from './bench-run.js'
+import { benchFailed, cleanupOnInterrupt, fioRandRead, log, mustRun, q, timed, timedSh, workload } from './bench-run.js'
 import { busyness, describeMachine, machineText, type Machine } from './machine.js'
 import { runMemory } from './memory-run.js'
 import { markdownTable, speedRatio, type Row } from './report-table.js'
@@ -204,22 +204,10 @@ async function perf(opts: Options, machine: Machine, base: string): Promise<{ ta
   return { table, rows: list, coldDropped }
 }
 
-function log(msg: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
-}
-
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2))
   const base = await mkdtemp(join(tmpdir(), 'tierfs-bench-'))
-  const interrupted = (sig: string): void => {
-    stopping = true
-    log(`${sig}: unmounting and removing ${base}`)
-    void Promise.allSettled([...liveSubjects].map((s) => s.close()))
-      .then(() => rm(base, { recursive: true, force: true }))
-      .finally(() => process.exit(130))
-  }
-  process.once('SIGINT', interrupted)
-  process.once('SIGTERM', interrupted)
+  cleanupOnInterrupt(base, () => Promise.allSettled([...liveSubjects].map((s) => s.close())))
   const started = new Date()
   try {
     const machine = await describeMachine(base)
@@ -240,11 +228,4 @@ async function main(): Promise<void> {
   }
 }
 
-/** Set on SIGINT/SIGTERM: the cleanup exits; failures of work cut short are not reported. */
-let stopping = false
-
-await main().catch((err: unknown) => {
-  if (stopping) return
-  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
-  process.exitCode = 1
-})
+await main().catch(benchFailed)

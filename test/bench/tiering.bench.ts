@@ -29,7 +29,7 @@ import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import type { Readable } from 'node:stream'
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
-import { mustRun, timed, workload } from './bench-run.js'
+import { log, mustRun, timed, workload } from './bench-run.js'
 import { describeMachine, machineText } from './machine.js'
 import { median } from './report-table.js'
 import { dropCaches, procMemKb } from './subjects.js'
@@ -64,10 +64,6 @@ interface Row {
   peerName: string
   /** tierfs / peer must be at least this (speeds: higher is better). */
   target: number
-}
-
-function log(msg: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
 }
 
 function fmt(x: number): string {

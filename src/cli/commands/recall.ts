@@ -18,7 +18,7 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
   if (args.positional.length === 0) throw new TierfsError('CONFIG', `usage: ${usage}`)
   const { mountpoint, paths } = await inMount(args.positional)
   const ask = (): Promise<{ files: number; packs: number; warm: number }> => callMount(mountpoint, 'recall', {
-    paths, recursive: args.flags.has('-r') || args.flags.has('--recursive'), wait: false,
+    paths, recursive: args.flags.has('-r') || args.flags.has('--recursive'),
   })
   let r = await ask()
   for (let pause = 1000; args.flags.has('--wait') && r.warm < r.packs; pause = Math.min(MAX_POLL_MS, Math.ceil(pause * 1.5))) {
