@@ -9,6 +9,7 @@ import type { PackId } from '../ids.js'
  */
 export class PackTable {
   private ids = new Uint32Array(4 * 1024)
+  /** Dead records kept (a seal referenced them again) per pack. */
   private recs = new Uint32Array(1024)
   private live = new Float64Array(1024)
   private sealedAt = new Uint8Array(1024)
@@ -22,23 +23,21 @@ export class PackTable {
   /**
    * Appends a pack; ids must be strictly ascending. Returns its index. `sealed`: the pack was
    * sealed when planning began (only those are candidates: an open pack still gains chunks).
+   * `liveBytes`: its recorded live bytes.
    */
-  add(id: PackId, sealed: boolean): number {
+  add(id: PackId, sealed: boolean, liveBytes: number): number {
     const w = this.words(id)
     if (this.n > 0 && compareAt(this.ids, this.n - 1, w) >= 0) throw TierfsError.internal(`pack table: ${id} is not in ascending order`)
     if (this.n === this.recs.length) this.grow()
     this.ids.set(w, this.n * 4)
     this.sealedAt[this.n] = sealed ? 1 : 0
+    this.live[this.n] = liveBytes
     return this.n++
   }
 
   /** Index of the pack, or -1 when the table does not hold it. */
   indexOf(id: PackId): number {
-    return this.indexOfWords(this.words(id))
-  }
-
-  /** Index of the pack whose id is the four big-endian words `w`, or -1. */
-  indexOfWords(w: Uint32Array): number {
+    const w = this.words(id)
     let lo = 0
     let hi = this.n - 1
     while (lo <= hi) {
@@ -51,18 +50,23 @@ export class PackTable {
     return -1
   }
 
-  /** Counts one chunk record that points into pack `i` (live: referenced, `length` stored bytes). */
-  addChunk(i: number, live: boolean, length: number): void {
+  /** A dead record that survives this prune points into pack `i`, with `liveLength` more live bytes. */
+  keep(i: number, liveLength: number): void {
     this.recs[i] = this.recs[i]! + 1
-    if (live) this.live[i] = this.live[i]! + length
+    this.live[i] = this.live[i]! + liveLength
   }
 
-  /** Chunk records counted for pack `i` (records that will survive this prune). */
-  records(i: number): number {
-    return this.recs[i]!
+  /** The planned collection frees `bytes` of pack `i`'s live chunks (dry run). */
+  dropLive(i: number, bytes: number): void {
+    this.live[i] = Math.max(0, this.live[i]! - bytes)
   }
 
-  /** Stored bytes of referenced chunks counted for pack `i`. */
+  /** No record will point into pack `i` after this prune: no live bytes, no dead record kept. */
+  empty(i: number): boolean {
+    return this.recs[i] === 0 && this.live[i] === 0
+  }
+
+  /** Stored bytes of pack `i`'s referenced chunks (as recorded, plus kept, minus planned drops). */
   liveBytes(i: number): number {
     return this.live[i]!
   }

@@ -60,7 +60,7 @@ export async function actOnPacks(deps: PackActionDeps, table: PackTable, opts: P
       const i = table.indexOf(pack.id)
       if (i < 0 || !table.sealed(i) || pack.state !== 'sealed') continue
       const live = table.liveBytes(i)
-      if (table.records(i) === 0) {
+      if (table.empty(i)) {
         if (deps.tiers.kindOf(pack.tier) === 'cold' && opts.nowMs - pack.createdMs < opts.minColdAgeMs) {
           tally.packsDeferred++
         } else if (opts.dryRun) {

@@ -7,9 +7,10 @@
  *  2. versions   meta.collect(versionAt(now - historyWindow)): versions no pin and no instant of
  *                the window can see are dropped; their chunks' refs go down (dry run: counted,
  *                with the removed pins ignored).
- *  3. plan       one stream of the pack index into a compact PackTable, one stream of the chunk
- *                index: every dead record (refs 0) is removed in batches, every surviving record
- *                is counted into its pack (records, live bytes).
+ *  3. plan       one stream of the pack index into a compact PackTable (each pack's recorded live
+ *                bytes), one stream of the dead index (keys.ts: records with refs 0, kept by every
+ *                commit): every dead record is removed in batches (see scanDead). Live chunk
+ *                records are never read, so planning costs what died, not what the store holds.
  *  4. packs      one stream of the pack index: a sealed pack with no surviving record is retired
  *                and deleted from its tier (cold archives only after minColdAgeMs); a sealed
  *                write-tier pack whose live bytes are below packLiveThreshold of its size is
@@ -43,9 +44,9 @@
  *    one store run one at a time.
  *
  * Memory: bounded by the number of packs (PackTable, 29 bytes each), one batch of dead records
- * and one pack's index; the chunk index is streamed (in four concurrently read slices, decoded
- * field by field), never held. A dry run cannot write refcounts down, so it also holds what the
- * planned collection changes: the refcounts of the chunks it touches, and the ids it frees.
+ * and one pack's index; the dead index is streamed, never held. A dry run cannot write refcounts
+ * down, so it also holds what the planned collection changes: the refcounts of the chunks it
+ * touches, the ids it frees and the live bytes it takes from each pack.
  */
 import type { ChunkStore } from '../chunk/chunk-store.js'
 import { Repacker } from '../chunk/repack.js'
@@ -57,7 +58,7 @@ import type { Retention } from '../policy/policy-file.js'
 import { timeName } from '../snapshot/time-name.js'
 import type { TierSet } from '../tier/tier-set.js'
 import { actOnPacks, type PackTally } from './prune-packs.js'
-import { scanChunks } from './prune-scan.js'
+import { scanDead } from './prune-scan.js'
 import { applyRetention } from './retention.js'
 
 export type PruneDeps = {
@@ -97,12 +98,13 @@ export interface PruneReport extends PackTally {
   /** Restore points kept, with why (every reason the rule gives, or "no retention rule"). */
   pointsKept: Array<PrunedPoint & { reasons: string[] }>
   versionsDropped: number
-  chunksScanned: number
+  /** Pack records the planning pass read. */
+  packsScanned: number
   /** Chunk records removed because nothing references them (dry run: that would be). */
   chunksFreed: number
   /** Dead chunks a concurrent seal referenced again before their removal committed. */
   chunksRevived: number
-  /** Milliseconds of the planning pass (pack and chunk index streams). */
+  /** Milliseconds of the planning pass (pack index and dead index streams, dead records removed). */
   planningMs: number
   collectMs: number
   totalMs: number
@@ -128,7 +130,7 @@ async function pruneNow(deps: PruneDeps, opts: PruneOptions, threshold: number):
   const { meta } = deps
   const log = deps.log ?? silentLogger
   const report: PruneReport = {
-    dryRun: opts.dryRun, pointsRemoved: [], pointsKept: [], versionsDropped: 0, chunksScanned: 0, chunksFreed: 0,
+    dryRun: opts.dryRun, pointsRemoved: [], pointsKept: [], versionsDropped: 0, packsScanned: 0, chunksFreed: 0,
     chunksRevived: 0, packsDeleted: 0, packsRepacked: 0, packsDeferred: 0, packsSparse: 0, chunksMoved: 0,
     bytesRepacked: 0, bytesFreed: 0, problems: [], planningMs: 0, collectMs: 0, totalMs: 0,
   }
@@ -142,10 +144,9 @@ async function pruneNow(deps: PruneDeps, opts: PruneOptions, threshold: number):
   report.collectMs = performance.now() - collectStart
 
   const planStart = performance.now()
-  const plannedFree = opts.dryRun ? new Set<string>(collected.chunksFreed) : undefined
-  const scan = await scanChunks(meta, { dryRun: opts.dryRun, ...(plannedFree === undefined ? {} : { plannedFree }) })
+  const scan = await scanDead(meta, { dryRun: opts.dryRun, ...(opts.dryRun ? { planned: collected } : {}) })
   report.planningMs = performance.now() - planStart
-  report.chunksScanned = scan.chunksScanned
+  report.packsScanned = scan.table.size
   report.chunksFreed = scan.chunksFreed
   report.chunksRevived = scan.chunksRevived
 

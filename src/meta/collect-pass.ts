@@ -2,13 +2,13 @@ import { TierfsError } from '../errors.js'
 import type { ChunkId, PackId } from '../ids.js'
 import { neededVersions, type VersionRow } from './collect-rule.js'
 import { chunkIdOf, chunkKey, keyVersion, logicalKey, packKey, VERSIONED_SPACES, type VersionedSpace } from './keys.js'
-import { decodeChunk, decodePack, encodeChunk, encodePack, fileMapChunkIds, isTombstone } from './record-codec.js'
+import { DEAD, decodeChunk, decodePack, encodeChunk, encodePack, fileMapChunkIds, isTombstone } from './record-codec.js'
 import type { CollectResult } from './meta.js'
 import type { IteratorOptions, Space, SpaceOp } from './space.js'
 
 /** What a collection pass needs from the store. */
 export interface CollectContext {
-  spaces: Record<VersionedSpace | 'chunk' | 'pack', Space>
+  spaces: Record<VersionedSpace | 'chunk' | 'pack' | 'dead', Space>
   /** Newest committed version when the pass starts: versions <= head are immutable. */
   head: bigint
   /** Pinned versions, ascending. */
@@ -44,7 +44,7 @@ export async function collectPass(ctx: CollectContext, horizon: bigint): Promise
   // Instants after head are the present; a pin made during the pass sees versions current at head.
   const h = horizon < ctx.head ? horizon : ctx.head
   const limit = ctx.batchOps ?? 10_000
-  const result: CollectResult = { versionsDropped: 0, chunksFreed: [] }
+  const result: CollectResult = { versionsDropped: 0, chunksFreed: [], liveDrops: new Map() }
   let dels: SpaceOp[] = []
   let refDrops = new Map<string, number>()
   // Dry run: refcounts as the pass would have left them, for the chunks it touched.
@@ -57,12 +57,12 @@ export async function collectPass(ctx: CollectContext, horizon: bigint): Promise
     dels = []
     refDrops = new Map()
     if (planned !== undefined) {
-      await releaseChunks(ctx, drops, result.chunksFreed, planned)
+      await releaseChunks(ctx, drops, result, planned)
       result.versionsDropped += ops.length
       return
     }
     await ctx.locked(async () => {
-      const released = await releaseChunks(ctx, drops, result.chunksFreed)
+      const released = await releaseChunks(ctx, drops, result)
       await ctx.write(released.length === 0 ? ops : ops.concat(released))
     })
     result.versionsDropped += ops.length
@@ -116,10 +116,11 @@ export async function collectPass(ctx: CollectContext, horizon: bigint): Promise
 }
 
 /**
- * Decrements refs for dropped extents; frees chunks reaching zero from their packs' live bytes.
- * With `planned` (dry run), refs are read from and written to that map, and no op is returned.
+ * Decrements refs for dropped extents; frees chunks reaching zero from their packs' live bytes
+ * and enters them in the dead index. With `planned` (dry run), refs are read from and written to
+ * that map, and no op is returned.
  */
-async function releaseChunks(ctx: CollectContext, drops: Map<string, number>, freed: ChunkId[], planned?: Map<string, number>): Promise<SpaceOp[]> {
+async function releaseChunks(ctx: CollectContext, drops: Map<string, number>, result: CollectResult, planned?: Map<string, number>): Promise<SpaceOp[]> {
   if (drops.size === 0) return []
   const ops: SpaceOp[] = []
   const ids = [...drops.keys()] as ChunkId[]
@@ -132,15 +133,18 @@ async function releaseChunks(ctx: CollectContext, drops: Map<string, number>, fr
     const rec = decodeChunk(chunkIdOf(keys[i]!), value)
     const before = planned?.get(rec.id) ?? rec.refs
     rec.refs = Math.max(0, before - drops.get(ids[i]!)!)
-    if (before > 0 && rec.refs === 0) {
-      freed.push(rec.id)
+    const freed = before > 0 && rec.refs === 0
+    if (freed) {
+      result.chunksFreed.push(rec.id)
       packDrops.set(rec.pack, (packDrops.get(rec.pack) ?? 0) + rec.length)
+      result.liveDrops.set(rec.pack, (result.liveDrops.get(rec.pack) ?? 0) + rec.length)
     }
     if (planned !== undefined) {
       planned.set(rec.id, rec.refs)
       continue
     }
     ops.push({ type: 'put', sublevel: ctx.spaces.chunk, key: keys[i]!, value: encodeChunk(rec) })
+    if (freed) ops.push({ type: 'put', sublevel: ctx.spaces.dead, key: keys[i]!, value: DEAD })
   }
   if (planned !== undefined) return ops
   for (const [id, bytes] of packDrops) {

@@ -2,7 +2,7 @@ import { TierfsError } from '../errors.js'
 import type { ChunkId, Ino, PackId } from '../ids.js'
 import { chunkKey, packKey, withVersion, xattrRange } from './keys.js'
 import type { CacheKey, CacheValue, TxnOp } from './level-txn.js'
-import { decodeChunk, decodePack, encodeChunk, encodePack, TOMBSTONE } from './record-codec.js'
+import { DEAD, decodeChunk, decodePack, encodeChunk, encodePack, TOMBSTONE } from './record-codec.js'
 import type { Spaces, SpaceOp } from './space.js'
 import type { ChunkRecord, PackRecord } from './types.js'
 import { scanVisible } from './version-scan.js'
@@ -10,7 +10,8 @@ import { scanVisible } from './version-scan.js'
 /**
  * Turns a transaction's operations into one batch under `version`, in order: versioned records
  * get the version suffix; chunk and pack records are read, changed and written once each
- * (addRefs / addPackLive compose because the caller holds the commit lock). Returns the cache
+ * (addRefs / addPackLive compose because the caller holds the commit lock), and the dead index
+ * (keys.ts) follows every chunk record whose refs cross 0 or that appears or goes. Returns the cache
  * entries to set once the batch is written. Throws (and nothing is written) on a missing record
  * or a count that would go negative.
  */
@@ -26,10 +27,18 @@ export async function buildCommitBatch(
   // One multi-get for every chunk record the operations read (prune commits thousands at once,
   // under the commit lock); ops that change a record work on the copy in `chunks`.
   const preloaded = await preloadChunks(sp, ops)
+  // Whether each loaded record was dead (refs 0) as stored: the dead index changes only where
+  // that changes. A record put without being read has an unknown past: its entry is written.
+  const storedDead = new Map<ChunkId, boolean>()
   const loadChunk = async (id: ChunkId): Promise<ChunkRecord | undefined> => {
-    if (preloaded.has(id)) return preloaded.get(id) ?? undefined
-    const value = await sp.chunk.get(chunkKey(id))
-    return value === undefined ? undefined : decodeChunk(id, value)
+    let rec: ChunkRecord | undefined
+    if (preloaded.has(id)) rec = preloaded.get(id) ?? undefined
+    else {
+      const value = await sp.chunk.get(chunkKey(id))
+      rec = value === undefined ? undefined : decodeChunk(id, value)
+    }
+    storedDead.set(id, rec !== undefined && rec.refs === 0)
+    return rec
   }
   const retires: Array<Extract<TxnOp, { t: 'packRetire' }>> = []
   const loadPack = async (id: PackId): Promise<PackRecord | undefined> => {
@@ -121,6 +130,8 @@ export async function buildCommitBatch(
   for (const [id, rec] of chunks) {
     const key = chunkKey(id)
     batch.push(rec === null ? { type: 'del', sublevel: sp.chunk, key } : { type: 'put', sublevel: sp.chunk, key, value: encodeChunk(rec) })
+    const dead = rec !== null && rec.refs === 0
+    if (storedDead.get(id) !== dead) batch.push(dead ? { type: 'put', sublevel: sp.dead, key, value: DEAD } : { type: 'del', sublevel: sp.dead, key })
   }
   for (const [id, rec] of packs) {
     const key = packKey(id)

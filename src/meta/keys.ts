@@ -1,7 +1,7 @@
 /**
  * Key schema of the metadata LevelDB. Every key form lives here, next to its builder.
  *
- * The database has eight sublevels; a sublevel prefixes its keys with `!<name>!` (abstract-level),
+ * The database has nine sublevels; a sublevel prefixes its keys with `!<name>!` (abstract-level),
  * so the raw LevelDB key is `!<name>!` + the key below. All keys and values are raw bytes;
  * integers are big-endian so byte order is numeric order.
  *
@@ -12,6 +12,7 @@
  *   xattr    ino:u32 name:utf8 0x00 ~version:u64           value | tombstone               yes
  *   chunk    id:32 bytes (SHA-256)                          chunk record                    no
  *   pack     id:16 bytes                                    pack record (tier inside)       no
+ *   dead     id:32 bytes (SHA-256)                          empty                           no
  *   pin      workflow:utf8 0x00 timeMs:u64                  pin (version)                   no
  *   sys      name:utf8                                      raw bytes                       no
  *
@@ -24,6 +25,11 @@
  * another cannot collide with it ("a" + 0x00 sorts before "ab" + 0x00), and entries of one
  * directory sort in byte order of their UTF-8 names. UTF-8 never contains 0xFF, which bounds
  * a directory's range.
+ *
+ * `dead` indexes the chunk records whose refcount is 0 (garbage a prune removes): a commit that
+ * takes a record to refs 0 puts its id there in the same batch, one that brings it back or
+ * deletes the record removes it. Prune reads this index instead of the whole chunk index (format
+ * 2; a format-1 store gets it built once when opened).
  *
  * The pack key is the pack id alone (DESIGN.md sketches <tier><packId>): packs are looked up by
  * id, and the tier is a field of the record.
@@ -41,6 +47,7 @@ export const SPACE = {
   xattr: 'xattr',
   chunk: 'chunk',
   pack: 'pack',
+  dead: 'dead',
   pin: 'pin',
   sys: 'sys',
 } as const

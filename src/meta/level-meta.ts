@@ -12,19 +12,21 @@ import {
 } from './keys.js'
 import { dentryCacheKey, LevelTxn, type CacheKey, type CacheValue, type TxnOp } from './level-txn.js'
 import { LruCache } from './lru-cache.js'
-import type { AsOf, ChunkRowBatch, CollectOptions, CollectResult, FileMapRow, Meta, MetaDump, Txn } from './meta.js'
+import type { AsOf, CollectOptions, CollectResult, FileMapRow, Meta, MetaDump, Txn } from './meta.js'
 import {
-  ChunkRows, decodeChunk, decodeDentry, decodeFileMap, decodeInode, decodePack, decodePin, decodeXattr, encodeInode, fileMapChunkIds, isTombstone,
+  DEAD, decodeChunk, decodeDentry, decodeFileMap, decodeInode, decodePack, decodePin, decodeXattr, encodeInode, fileMapChunkIds, isTombstone,
 } from './record-codec.js'
 import type { IteratorOptions, RootDb, Spaces } from './space.js'
 import type { ChunkRecord, DirEntry, FileMap, InodeAttrs, PackRecord, Pin } from './types.js'
 import { readVersion, readVersionStamped, scanVisible } from './version-scan.js'
 
-/** Rows per read of a bulk chunk-index pass. */
-const CHUNK_BATCH = 1024
-
-/** On-disk format of the key schema and records; bumped on incompatible change. */
-export const FORMAT_VERSION = 1
+/**
+ * On-disk format of the key schema and records; bumped on incompatible change. 2 added the
+ * dead index (keys.ts); a format-1 store is upgraded when opened (see upgradeDeadIndex).
+ */
+export const FORMAT_VERSION = 2
+/** Formats this build opens (older ones are upgraded in place). */
+export const READABLE_FORMATS: readonly number[] = [1, 2]
 
 export interface LevelMetaOptions {
   /** Directory of the LevelDB database (created when missing). */
@@ -160,7 +162,7 @@ export class LevelMeta implements Meta {
         const any = await db.keys({ limit: 1 }).all()
         if (any.length > 0) throw new TierfsError('STORE', `${this.path} is not a tierfs metadata store (no format record)`)
         fresh = true
-      } else if (format.length !== 1 || format[0] !== FORMAT_VERSION) {
+      } else if (format.length !== 1 || !READABLE_FORMATS.includes(format[0]!)) {
         throw new TierfsError('STORE', `metadata store ${this.path} has unknown format version ${format.toString('hex')}`, {
           detail: { path: this.path, format: format.toString('hex') },
         })
@@ -173,6 +175,7 @@ export class LevelMeta implements Meta {
       this.persistedIno = ino === undefined ? 1 : ino.readUInt32BE(0)
       this.nextIno = Math.max(this.persistedIno, 1) + 1
       if (fresh) await this.locked(() => this.apply(this.rootOps(), true))
+      else if (format![0]! < FORMAT_VERSION) await upgradeDeadIndex(db, sp)
       if (this.state !== 'opening') throw this.closedError()
       this.state = 'open'
     } catch (err) {
@@ -353,6 +356,17 @@ export class LevelMeta implements Meta {
     }
   }
 
+  async getChunks(ids: readonly ChunkId[]): Promise<Array<ChunkRecord | undefined>> {
+    this.assertOpen()
+    if (ids.length === 0) return []
+    try {
+      const values = await this.sp.chunk.getMany(ids.map((id) => chunkKey(id)))
+      return values.map((value, i) => (value === undefined ? undefined : decodeChunk(ids[i]!, value)))
+    } catch (err) {
+      throw this.fail(err, `read ${ids.length} chunks`)
+    }
+  }
+
   async getPack(id: PackId): Promise<PackRecord | undefined> {
     this.assertOpen()
     const key = packKey(id)
@@ -373,36 +387,19 @@ export class LevelMeta implements Meta {
     }
   }
 
-  async *chunkRowBatches(opts: { ranges?: number } = {}): AsyncIterable<ChunkRowBatch> {
+  async *deadChunks(opts: { batch?: number } = {}): AsyncIterable<ChunkId[]> {
     this.assertOpen()
-    const space = this.sp.chunk
-    const start = space.prefixKey(Buffer.alloc(0), 'buffer')
-    const ranges = Math.max(1, Math.min(16, Math.floor(opts.ranges ?? 4)))
-    const bound = (i: number): Buffer | undefined =>
-      i === 0 ? start : i >= ranges ? prefixEnd(start) : space.prefixKey(Buffer.from([Math.floor((i * 256) / ranges)]), 'buffer')
-    // Root-database iterators: no sublevel wrapper per row; keys keep the space prefix.
-    const its = Array.from({ length: ranges }, (_, i) => space.db.iterator({
-      gte: bound(i), lt: bound(i + 1), fillCache: false, highWaterMarkBytes: 1 << 20,
-    } as IteratorOptions))
-    type Pulled = [number, Array<[Buffer, Buffer]>]
-    const pending = new Map<number, Promise<Pulled>>()
-    const pull = (i: number): void => { pending.set(i, its[i]!.nextv(CHUNK_BATCH).then((rows): Pulled => [i, rows])) }
+    const it = this.sp.dead.keys({ fillCache: false } as IteratorOptions)
     try {
-      for (let i = 0; i < ranges; i++) pull(i)
-      while (pending.size > 0) {
-        const [i, rows] = await Promise.race(pending.values())
-        if (rows.length === 0) {
-          pending.delete(i)
-          continue
-        }
-        pull(i)
-        yield new ChunkRows(rows, start.length)
+      for (;;) {
+        const keys = await it.nextv(opts.batch ?? 1024)
+        if (keys.length === 0) break
+        yield keys.map((k) => chunkIdOf(k))
       }
     } catch (err) {
-      throw this.fail(err, 'list chunks')
+      throw this.fail(err, 'list dead chunks')
     } finally {
-      await Promise.allSettled(pending.values())
-      await Promise.all(its.map((it) => it.close()))
+      await it.close()
     }
   }
 
@@ -623,4 +620,25 @@ export class LevelMeta implements Meta {
     this.collecting = run.catch(() => undefined)
     return run
   }
+}
+
+/**
+ * Format 1 -> 2: builds the dead index from one pass over the chunk index (an entry for every
+ * record with refs 0), then records format 2. Runs at open, before anything else writes; a crash
+ * part way leaves format 1, and the next open builds it again (the puts are idempotent).
+ */
+async function upgradeDeadIndex(db: RootDb, sp: Spaces): Promise<void> {
+  const it = sp.chunk.iterator({ fillCache: false, highWaterMarkBytes: 1 << 20 } as IteratorOptions)
+  try {
+    for (;;) {
+      const rows = await it.nextv(4096)
+      if (rows.length === 0) break
+      const ops = rows.filter(([key, value]) => decodeChunk(chunkIdOf(key), value).refs === 0)
+        .map(([key]) => ({ type: 'put' as const, sublevel: sp.dead, key, value: DEAD }))
+      if (ops.length > 0) await db.batch(ops)
+    }
+  } finally {
+    await it.close()
+  }
+  await sp.sys.put(sysKey(SYS_FORMAT), Buffer.from([FORMAT_VERSION]), { sync: true } as never)
 }

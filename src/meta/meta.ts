@@ -58,17 +58,17 @@ export interface MetaReader {
    */
   listXattrsIn(first: Ino, last: Ino, asOf?: AsOf): AsyncIterable<{ ino: Ino; name: string }>
   getChunk(id: ChunkId): Promise<ChunkRecord | undefined>
+  /** The records of `ids` in one read, in their order (undefined where there is none). */
+  getChunks(ids: readonly ChunkId[]): Promise<Array<ChunkRecord | undefined>>
   getPack(id: PackId): Promise<PackRecord | undefined>
   /** All chunk records, in id order. Streams. */
   chunks(): AsyncIterable<ChunkRecord>
   /**
-   * Every chunk record, for whole-index passes (prune planning), as batches of rows decoded on
-   * demand: the id space is cut into `ranges` slices (default 4) read concurrently, each in id
-   * order, their batches interleaved as they arrive, so reading the next batches overlaps
-   * working on this one. A batch is valid until the next is requested. Streams: memory is about
-   * one batch per slice.
+   * Ids of the chunk records whose refcount is 0 (the dead index, keys.ts), in id order, in
+   * batches of up to `batch` (default 1024). Streams. What prune removes, without reading the
+   * live records.
    */
-  chunkRowBatches(opts?: { ranges?: number }): AsyncIterable<ChunkRowBatch>
+  deadChunks(opts?: { batch?: number }): AsyncIterable<ChunkId[]>
   /** All pack records. Streams. */
   packs(): AsyncIterable<PackRecord>
   /**
@@ -172,22 +172,6 @@ export interface Txn {
   commit(opts?: { sync?: boolean }): Promise<Version>
 }
 
-/**
- * A batch of stored chunk records (MetaReader.chunkRowBatches), read field by field: a pass
- * that needs refs and sizes of every record decodes ids only where it needs them.
- */
-export interface ChunkRowBatch {
-  readonly size: number
-  refs(i: number): number
-  length(i: number): number
-  id(i: number): ChunkId
-  /** The id as eight big-endian 32-bit words, written into `out` (no string made). */
-  idWords(i: number, out: Uint32Array): void
-  /** The record's pack id as four big-endian 32-bit words, written into `out` (no string made). */
-  packWords(i: number, out: Uint32Array): void
-  record(i: number): ChunkRecord
-}
-
 /** How a collection pass runs. */
 export interface CollectOptions {
   /**
@@ -220,6 +204,8 @@ export interface CollectResult {
   versionsDropped: number
   /** Chunks whose refcount reached zero in this pass (their packs' liveBytes were reduced). */
   chunksFreed: ChunkId[]
+  /** Per pack, the stored bytes of its chunks freed (dry run: that would be). */
+  liveDrops: Map<PackId, number>
 }
 
 /**

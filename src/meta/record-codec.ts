@@ -18,10 +18,10 @@
  *   pack    0x01 state:u8 size:u64 liveBytes:u64 chunkCount:u32 createdMs:u64
  *                tierLen:u8 tier keyLen:u16 key
  *   pin     0x01 version:u64 | 0x02 version:u64 root:u32 (the restore point's directory)
+ *   dead    (empty: the key is the entry)
  */
 import { TierfsError } from '../errors.js'
 import { asChunkId, asIno, asPackId, asTierId, asVersion, type ChunkId, type Ino, type PackId, type Version } from '../ids.js'
-import type { ChunkRowBatch } from './meta.js'
 import type { ChunkRecord, Extent, FileMap, InodeAttrs, NodeType, PackRecord, PackState, Pin } from './types.js'
 
 const TOMBSTONE_BYTE = 0x00
@@ -33,6 +33,9 @@ const EXTENT_BYTES = 44
 const INODE_FIXED = 70
 
 export const TOMBSTONE: Buffer = Buffer.from([TOMBSTONE_BYTE])
+
+/** The value of a dead-index entry. */
+export const DEAD: Buffer = Buffer.alloc(0)
 
 export function isTombstone(value: Uint8Array): boolean {
   return value.length === 1 && value[0] === TOMBSTONE_BYTE
@@ -334,51 +337,4 @@ export function decodePin(workflow: string, timeMs: number, value: Uint8Array): 
   if (b[0] === V1) return { workflow, timeMs, version: asVersion(b.readBigUInt64BE(1)) }
   if (b[0] === PIN_ROOT_V2) return { workflow, timeMs, version: asVersion(b.readBigUInt64BE(1)), root: asIno(b.readUInt32BE(9)) }
   throw unknownFormat('pin', b)
-}
-
-/**
- * Stored chunk records read in bulk and decoded field by field (see ChunkRowBatch): `rows` are
- * [key, value] pairs of the chunk space whose keys still carry `strip` bytes of space prefix.
- */
-export class ChunkRows implements ChunkRowBatch {
-  constructor(private readonly rows: ReadonlyArray<readonly [Buffer, Buffer]>, private readonly strip: number) {}
-
-  get size(): number {
-    return this.rows.length
-  }
-
-  refs(i: number): number {
-    return this.value(i).readUInt32BE(34)
-  }
-
-  length(i: number): number {
-    return this.value(i).readUInt32BE(25)
-  }
-
-  id(i: number): ChunkId {
-    return asChunkId(this.rows[i]![0].toString('hex', this.strip))
-  }
-
-  idWords(i: number, out: Uint32Array): void {
-    const k = this.rows[i]![0]
-    for (let w = 0; w < 8; w++) out[w] = k.readUInt32BE(this.strip + 4 * w)
-  }
-
-  packWords(i: number, out: Uint32Array): void {
-    const v = this.value(i)
-    out[0] = v.readUInt32BE(1)
-    out[1] = v.readUInt32BE(5)
-    out[2] = v.readUInt32BE(9)
-    out[3] = v.readUInt32BE(13)
-  }
-
-  record(i: number): ChunkRecord {
-    return decodeChunk(this.id(i), this.value(i))
-  }
-
-  private value(i: number): Buffer {
-    const v = this.rows[i]![1]
-    if (v[0] !== V1) throw unknownFormat('chunk', v)
-    return v
-  }
 }

@@ -8,7 +8,7 @@ export type RootDb = Level<Buffer, Buffer>
 export type Space = AbstractSublevel<RootDb, string | Buffer | Uint8Array, Buffer, Buffer>
 
 /** All spaces of the store, by name (keys.ts SPACE). */
-export type Spaces = Record<'inode' | 'dentry' | 'filemap' | 'xattr' | 'chunk' | 'pack' | 'pin' | 'sys', Space>
+export type Spaces = Record<'inode' | 'dentry' | 'filemap' | 'xattr' | 'chunk' | 'pack' | 'dead' | 'pin' | 'sys', Space>
 
 /** A batch operation on the root database, addressed to a space. */
 export type SpaceOp =

@@ -10,7 +10,7 @@ import { strayName } from './stray-objects.js'
 
 export type ProblemKind =
   | 'missing-chunk' | 'refcount' | 'chunk-pack-missing' | 'pack-file-missing' | 'pack-unreadable'
-  | 'chunk-corrupt' | 'chunk-not-in-pack' | 'pack-live-bytes' | 'orphan-staging' | 'orphan-pack'
+  | 'chunk-corrupt' | 'chunk-not-in-pack' | 'pack-live-bytes' | 'dead-index' | 'orphan-staging' | 'orphan-pack'
 
 export interface Problem {
   kind: ProblemKind
@@ -36,7 +36,8 @@ export type FsckDeps = { meta: Meta; tiers: TierSet; staging: Staging }
  * Offline consistency check of a store (nothing else may have it open):
  * every filemap's chunks are indexed; refcounts equal the references counted from all filemap
  * versions; every chunk's pack exists, lists it, and its bytes verify (SHA-256); pack liveBytes add
- * up; no staging file without its inode; no pack file without a record.
+ * up; the dead index lists exactly the records with refs 0; no staging file without its inode; no
+ * pack file without a record.
  * With `repair`: the index is rebuilt from the packs themselves (trailers, or a record scan where a
  * trailer is damaged), refcounts and liveBytes are recounted, orphans removed. A filemap whose
  * chunk exists in no pack cannot be repaired and stays reported.
@@ -103,13 +104,24 @@ export async function fsck(deps: FsckDeps, opts: { repair: boolean }): Promise<F
   const live = new Map<PackId, number>()
   const seen = new Set<ChunkId>()
   const packAccess = new Map<PackId, RandomAccess>()
+  // The dead index, merge-joined with the chunk index (both in id order): an entry exactly for
+  // each record with refs 0. A put of the record (repair) writes its entry right.
+  const dead = new DeadCursor(meta)
+  const strayDead = (id: ChunkId): void => {
+    problem('dead-index', `dead-index entry ${id} has no chunk record`, opts.repair)
+    if (opts.repair) txn.deleteChunk(id)
+  }
   for await (const c of meta.chunks()) {
     report.checked.chunks++
     seen.add(c.id)
+    const listed = await dead.take(c.id, strayDead)
     const refs = counted.get(c.id) ?? 0
     if (refs !== c.refs) {
       problem('refcount', `chunk ${c.id}: ${c.refs} refs recorded, ${refs} counted`, opts.repair)
       if (opts.repair) txn.putChunk({ ...c, refs })
+    } else if (listed !== (c.refs === 0)) {
+      problem('dead-index', `chunk ${c.id} has ${c.refs} refs but is ${listed ? '' : 'not '}in the dead index`, opts.repair)
+      if (opts.repair) txn.putChunk({ ...c })
     }
     const pack = packRecords.get(c.pack)
     if (pack === undefined) {
@@ -140,6 +152,7 @@ export async function fsck(deps: FsckDeps, opts: { repair: boolean }): Promise<F
       problem('chunk-corrupt', `chunk ${c.id} in pack ${c.pack}: ${(err as Error).message}`)
     }
   }
+  await dead.rest(strayDead)
   for (const ra of packAccess.values()) await (ra as { close?: () => Promise<void> }).close?.()
   for (const [id, refs] of counted) {
     if (seen.has(id)) continue
@@ -194,4 +207,47 @@ async function packEntries(ra: RandomAccess): Promise<PackEntry[]> {
 
 function fromEntry(pack: PackId, e: PackEntry, refs: number): ChunkRecord {
   return { id: e.id, pack, offset: e.offset, length: e.length, rawLength: e.rawLength, codec: e.codec, refs }
+}
+
+/** Walks the dead index alongside the chunk index (both ascend by id). */
+class DeadCursor {
+  private readonly it: AsyncIterator<ChunkId[]>
+  private batch: ChunkId[] = []
+  private at = 0
+  private done = false
+
+  constructor(meta: Meta) {
+    this.it = meta.deadChunks()[Symbol.asyncIterator]()
+  }
+
+  /** Whether `id` has an entry; entries before it (no record) go to `stray`. */
+  async take(id: ChunkId, stray: (id: ChunkId) => void): Promise<boolean> {
+    for (;;) {
+      const next = await this.peek()
+      if (next === undefined || next > id) return false
+      this.at++
+      if (next === id) return true
+      stray(next)
+    }
+  }
+
+  /** Entries after the last chunk record. */
+  async rest(stray: (id: ChunkId) => void): Promise<void> {
+    for (let next = await this.peek(); next !== undefined; next = await this.peek()) {
+      this.at++
+      stray(next)
+    }
+  }
+
+  private async peek(): Promise<ChunkId | undefined> {
+    while (this.at >= this.batch.length && !this.done) {
+      const r = await this.it.next()
+      if (r.done === true) this.done = true
+      else {
+        this.batch = r.value
+        this.at = 0
+      }
+    }
+    return this.at < this.batch.length ? this.batch[this.at] : undefined
+  }
 }

@@ -4,7 +4,7 @@ import { TierfsError, isCode } from '../errors.js'
 import { asTierId } from '../ids.js'
 import type { Logger } from '../log.js'
 import { loadRows } from '../meta/level-load.js'
-import { FORMAT_VERSION } from '../meta/level-meta.js'
+import { READABLE_FORMATS } from '../meta/level-meta.js'
 import { LocalTier } from '../tier/local-tier.js'
 import { RetryTier } from '../tier/retry-tier.js'
 import { makeTier } from '../tier/targets.js'
@@ -119,8 +119,9 @@ async function chooseCheckpoint(tier: Tier, work: string, wanted: string | undef
     try {
       const file = await fetch(tier, c, work)
       const v = await verifyCheckpointFile(file)
-      if (v.header.metaFormat !== FORMAT_VERSION) {
-        throw new TierfsError('STORE', `${c.name} holds metadata format ${v.header.metaFormat}; this build reads ${FORMAT_VERSION}`)
+      // An older format is upgraded when the recovered store is first opened (LevelMeta).
+      if (!READABLE_FORMATS.includes(v.header.metaFormat)) {
+        throw new TierfsError('STORE', `${c.name} holds metadata format ${v.header.metaFormat}; this build reads ${READABLE_FORMATS.join(', ')}`)
       }
       if (v.header.base === undefined) return { name: c.name, file, header: v.header, skipped }
       const baseListed = all.find((b) => b.name === v.header.base?.name)

@@ -123,6 +123,8 @@ export interface PlanningRun {
   /** One per timed planning pass: wall ms, chunks/s, chunks per CPU second. */
   passes: Array<{ ms: number; chunksPerSecond: number; chunksPerCpuSecond: number; loadAvg1: number }>
   dryRun?: Record<string, unknown>
+  /** The real prune on the throw-away store: collectMs, planningMs (dead records removed), chunksPerSecond. */
+  real?: Record<string, unknown>
   memory?: Record<string, unknown>
 }
 
@@ -149,6 +151,7 @@ export async function prunePlanningRun(chunks: number, runs: number, log: (m: st
   for (const j of recs) {
     if (j.built !== undefined) r.buildSeconds = Number(j.seconds)
     else if (j.planning !== undefined) r.passes.push({ ms: j.ms, chunksPerSecond: j.chunksPerSecond, chunksPerCpuSecond: j.chunksPerCpuSecond, loadAvg1: j.loadAvg1 })
+    else if (j.prune === 'real') r.real = j
     else if (j.prune !== undefined) r.dryRun = j
     else if (j.peakRssMiB !== undefined) r.memory = j
   }

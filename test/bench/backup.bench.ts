@@ -319,7 +319,8 @@ function planningRows(rows: Rows, p: PlanningRun): void {
   const row = rows.planning
   for (const pass of p.passes) push(row, 'tierfs', pass.chunksPerSecond)
   const perCpu = median(p.passes.map((x) => x.chunksPerCpuSecond)) ?? 0
-  row.text = { tierfs: `${cell(row, 'tierfs')} · ${fmt(perCpu)} chunks/cpu-s (store built in ${fmt(p.buildSeconds ?? 0)} s)`, restic: 'no peer', borg: 'no peer' }
+  const real = p.real === undefined ? '' : `; real prune: planning ${fmt(Number(p.real.chunksPerSecond))} chunks/s removing ${fmt(Number(p.real.chunksFreed))} dead records, collection ${fmt(Number(p.real.collectMs))} ms`
+  row.text = { tierfs: `${cell(row, 'tierfs')} · ${fmt(perCpu)} chunks/cpu-s (dry run; store built in ${fmt(p.buildSeconds ?? 0)} s${real})`, restic: 'no peer', borg: 'no peer' }
 }
 
 function failedRows(rs: Row[], err: unknown): void {

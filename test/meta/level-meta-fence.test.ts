@@ -109,7 +109,7 @@ t.test('collect dryRun counts what a real pass drops and frees, and writes nothi
   const before = await snapshot()
 
   const dryKept = await meta.collect(meta.head, { dryRun: true })
-  t.same(dryKept, { versionsDropped: 6, chunksFreed: [] }, 'the pin holds round 0: only round 1 versions go')
+  t.same(dryKept, { versionsDropped: 6, chunksFreed: [], liveDrops: new Map() }, 'the pin holds round 0: only round 1 versions go')
   const dry = await meta.collect(meta.head, { dryRun: true, ignorePins: [{ workflow: 'w', timeMs: 1 }] })
   t.same(await snapshot(), before, 'a dry run writes nothing')
   t.equal(dry.versionsDropped, 12)

@@ -66,7 +66,7 @@ t.test('the root directory exists from the first open', async (t) => {
   t.match(root, { ino: 1, type: 'dir', mode: 0o755, uid: 0, gid: 0, nlink: 2, tier: 'block', mtimeNs: 1_650_000_000_000_000_000n })
   t.equal(meta.allocIno(), 2)
   t.ok(meta.head > 0n)
-  t.same(await meta.getSys('meta.format'), Buffer.from([1]))
+  t.same(await meta.getSys('meta.format'), Buffer.from([2]))
 })
 
 t.test('names that are prefixes of each other do not collide', async (t) => {

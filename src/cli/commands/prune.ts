@@ -27,7 +27,7 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
   lines.push(
     `restore points ${r.pointsRemoved.length} ${dryRun ? 'to remove' : 'removed'}, ${r.pointsKept.length} kept`,
     `versions       ${r.versionsDropped} ${dryRun ? 'to drop' : 'dropped'}`,
-    `chunks         ${r.chunksFreed} of ${r.chunksScanned} ${dryRun ? 'to free' : 'freed'}`,
+    `chunks         ${r.chunksFreed} ${dryRun ? 'to free' : 'freed'}`,
     `packs          ${r.packsDeleted} ${dryRun ? 'to delete' : 'deleted'}, ${r.packsRepacked} ${dryRun ? 'to repack' : 'repacked'}`
       + (r.packsDeferred > 0 ? `, ${r.packsDeferred} cold packs too young to delete` : '')
       + (r.packsSparse > 0 ? `, ${r.packsSparse} sparse packs off the block tier left to the migrator` : ''),
