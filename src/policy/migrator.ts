@@ -18,7 +18,7 @@ import { CompressionProbe } from './compress-probe.js'
 import { visitWarmerFiles } from './file-demand.js'
 import { PackImage } from './pack-image.js'
 import { planPass, PlanTally, type PlanSummary, type PlannedItem } from './planner.js'
-import { findPointCandidates, type PointCandidates, type PointResume } from './point-candidates.js'
+import { findPointCandidates, visitWarmerPoints, type PointCandidates, type PointResume } from './point-candidates.js'
 
 export interface MigratorConfig {
   objectPackSize: number
@@ -257,8 +257,9 @@ export class Migrator {
 
   /**
    * Moves the data of these files to their destination tiers. With a policy set, chunks that a
-   * file staying warmer also references are held back (placement rule); without one (manual
-   * `tierfs migrate`), the named files' chunks move regardless.
+   * file staying warmer, or a restore point whose workflow wants them warmer, also references
+   * are held back (placement rule); without one (manual `tierfs migrate`), the named files'
+   * chunks move regardless.
    */
   async moveFiles(files: Array<{ ino: Ino; path: string; to: TierId }>, report = emptyReport(), set?: PolicySet, nowMs = Date.now()): Promise<PassReport> {
     const { meta, tiers } = this.deps
@@ -318,14 +319,15 @@ export class Migrator {
     return true
   }
 
-  /** Moves from `want` to the returned set the chunks a current file outside `moving` needs warmer. */
+  /**
+   * Moves from `want` to the returned set the chunks that a current file outside `moving`, or a
+   * restore point (by its workflow's chain), needs warmer than the destination.
+   */
   private async holdWarm(want: Map<ChunkId, number>, destRank: number, set: PolicySet, nowMs: number, moving: Set<Ino>): Promise<Set<ChunkId>> {
     const held = new Set<ChunkId>()
-    await visitWarmerFiles(this.deps, set, nowMs, {
-      below: destRank, skip: moving,
-      visit: (id) => { if (want.delete(id)) held.add(id) },
-      done: () => want.size === 0,
-    })
+    const hold = { visit: (id: ChunkId) => { if (want.delete(id)) held.add(id) }, done: () => want.size === 0 }
+    await visitWarmerFiles(this.deps, set, nowMs, { below: destRank, skip: moving, ...hold })
+    if (want.size > 0) await visitWarmerPoints(this.deps, set, nowMs, { below: destRank, ...hold })
     return held
   }
 

@@ -59,9 +59,10 @@ interface Demand {
  *     want it colder than it is becomes a candidate, until `budget` is reached (`resume` says
  *     where the next pass goes on, so candidates that stay held never starve the rest; after a
  *     scan that reached the end, the next starts from the first inode again);
- *  2. scan the whole filemap space again: a candidate that another pinned version also uses
- *     goes to the warmest tier among their demands (a newer point wants object, an older cold:
- *     object), or stays, when that tier is not colder than where it is;
+ *  2. scan the whole filemap space again: a candidate that another pinned version (current
+ *     ones included: a file unchanged since a newer point) also uses goes to the warmest tier
+ *     among their demands (a newer point wants object, an older cold: object), or stays, when
+ *     that tier is not colder than where it is;
  *  3. walk the current namespace: a candidate a current file needs warmer stays (as the file
  *     pass holds chunks, src/policy/file-demand.ts).
  * Nothing moves warmer: a chunk on a colder tier than its points want is left there.
@@ -118,7 +119,7 @@ export async function findPointCandidates(
     out.held++
   }
   let coldest = maxRank(chunks)
-  for await (const { row, demand } of pinnedVersions(meta, demands)) {
+  for await (const { row, demand } of pinnedVersions(meta, demands, undefined, true)) {
     if (demand.rank >= coldest) continue
     for (const id of row.chunkIds()) {
       const c = chunks.get(id)
@@ -155,24 +156,46 @@ function maxRank(chunks: Map<ChunkId, PointCandidate>): number {
 }
 
 /**
- * Every stored filemap version that is not current and that some pin sees, with what those pins
- * demand, in key order from inode `from` on. Within an inode rows come newest first, so each
- * row's successor (the version that ended it) is the row read just before; the newest row is
- * the current version, unless it is a tombstone (the file was deleted there).
+ * The placement rule's view of restore points, for the file pass: calls `visit` with each chunk
+ * of every filemap version (current ones included: a file unchanged since a point is what that
+ * point holds) that a restore point sees and whose workflow demands a tier warmer than rank
+ * `below`; a point whose policy names an unknown target holds its data wherever it is. Stops
+ * early once `done()`. One streamed scan of the filemap space, and none at all when no point
+ * demands warmer than `below`.
+ */
+export async function visitWarmerPoints(
+  deps: PointCandidateDeps, set: PolicySet, nowMs: number,
+  opts: { below: number; visit: (id: ChunkId) => void; done: () => boolean },
+): Promise<void> {
+  const pins: Pin[] = []
+  for await (const p of deps.meta.pins()) pins.push(p)
+  const demands = new PinDemands(pins, set, nowMs, deps.tiers, () => undefined)
+  if (!demands.anyWarmerThan(opts.below)) return
+  for await (const { row, demand } of pinnedVersions(deps.meta, demands, undefined, true)) {
+    if (demand.rank >= opts.below) continue
+    for (const id of row.chunkIds()) opts.visit(id)
+    if (opts.done()) return
+  }
+}
+
+/**
+ * Every stored filemap version that is not current (with `current`, current ones too) and that
+ * some pin sees, with what those pins demand, in key order from inode `from` on. Within an inode
+ * rows come newest first, so each row's successor (the version that ended it) is the row read
+ * just before; the newest row is the current version, unless it is a tombstone (the file was
+ * deleted there).
  */
 async function* pinnedVersions(
-  meta: Pick<MetaReader, 'fileMapRows'>, demands: PinDemands, from?: Ino,
+  meta: Pick<MetaReader, 'fileMapRows'>, demands: PinDemands, from?: Ino, current = false,
 ): AsyncIterable<{ row: { ino: Ino; chunkIds(): ChunkId[] }; demand: Demand }> {
   let ino: Ino | undefined
   let newer: bigint | undefined
   for await (const row of meta.fileMapRows(from)) {
-    if (row.ino !== ino) {
-      ino = row.ino
-      newer = undefined
-    }
-    const end = newer
+    const first = row.ino !== ino
+    if (first) ino = row.ino
+    const end = first ? undefined : newer
     newer = row.version
-    if (row.tombstone || end === undefined) continue
+    if (row.tombstone || (end === undefined && !current)) continue
     const demand = demands.between(row.version, end)
     if (demand !== undefined) yield { row, demand }
   }
@@ -203,8 +226,13 @@ class PinDemands {
     this.anyColder = this.pins.some((p) => p.demand.rank > 0)
   }
 
-  /** The warmest demand of the pins P with lo <= P < hi; undefined when none sees that range. */
-  between(lo: bigint, hi: bigint): Demand | undefined {
+  /** True when some pin demands a tier warmer than rank `below` (or holds its data where it is). */
+  anyWarmerThan(below: number): boolean {
+    return this.pins.some((p) => p.demand.rank < below)
+  }
+
+  /** The warmest demand of the pins P with lo <= P < hi (hi undefined: no end); undefined when none sees that range. */
+  between(lo: bigint, hi: bigint | undefined): Demand | undefined {
     let a = 0
     let b = this.pins.length
     while (a < b) {
@@ -215,7 +243,7 @@ class PinDemands {
     let best: Demand | undefined
     for (let i = a; i < this.pins.length; i++) {
       const p = this.pins[i] as { version: bigint; demand: Demand }
-      if (p.version >= hi) break
+      if (hi !== undefined && p.version >= hi) break
       if (best === undefined || p.demand.rank < best.rank) best = p.demand
     }
     return best

@@ -156,6 +156,40 @@ t.test('a chunk a current file needs on block stays there', async (t) => {
   t.same((await fsckReport(fx)).problems, [])
 })
 
+t.test('a file does not take colder the chunks a young restore point holds on block', async (t) => {
+  const s = await setup(t)
+  const { fx, t0, rp, pointClock } = s
+  const same = det('same', 300 * KiB)
+  await putFile(fx, '/hb/f', same)
+  // Another file's copy, whose old version only the point holds: the shared chunks are held
+  // through that version too (not only through /hb/f's own).
+  await putFile(fx, '/hb/g', det('g-old', 200 * KiB))
+  const gOld = await chunksOf(fx, '/hb/g')
+  pointClock.now = t0 + 8 * DAY
+  await rp.create('hb', '/hb')
+  await putFile(fx, '/hb/g', det('g-new', 200 * KiB))
+  await putFile(fx, '/hb/h', det('g-old', 200 * KiB))
+  const ids = await chunksOf(fx, '/hb/f')
+
+  // Day 10: /hb/f and /hb/h are 10 days old by mtime (hb wants them on object), the point 2 days
+  // old (hb wants its data on block): the point holds what it sees, the current files stay.
+  let r = await pass(s, 10)
+  t.same(r.errors, [])
+  t.same(await tiersOf(fx, ids), ['block'], 'unchanged since the point: held on block')
+  t.same(await tiersOf(fx, gOld), ['block'], 'the same bytes as a version only the point sees: held too')
+  t.ok(r.chunksHeldWarm >= new Set([...ids, ...gOld]).size, `held: ${r.chunksHeldWarm}`)
+  t.same(await tiersOf(fx, await chunksOf(fx, '/hb/g')), ['object'], 'what the point does not see goes by its own policy')
+  t.equal((await fx.store.meta.getInode(await fx.vfs.resolve('/hb/f')))?.tier, 'block', 'the held file keeps its tier, and later passes retry it')
+
+  // Day 14: the point is 6 days old and wants object too: everything goes.
+  r = await pass(s, 14)
+  t.same(r.errors, [])
+  t.same(await tiersOf(fx, ids), ['object'])
+  t.same(await tiersOf(fx, gOld), ['object'])
+  t.same(await readWhole(fx, '/hb/f'), same)
+  t.same((await fsckReport(fx)).problems, [])
+})
+
 t.test('a chunk an old point wants cold and a newer point wants on object goes to object', async (t) => {
   const s = await setup(t)
   const { fx, t0, rp } = s
