@@ -79,6 +79,8 @@ export class LevelMeta implements Meta {
   private clock: HybridClock
   private headVersion = 0n
   private pinChanges = 0
+  /** Commits between their start and their cache update (see readdir's cache fill). */
+  private applying = 0
   private nextIno = 2
   private persistedIno = 1
   private lock: Promise<unknown> = Promise.resolve()
@@ -288,12 +290,20 @@ export class LevelMeta implements Meta {
     }
   }
 
+  /**
+   * See MetaReader.readdir. A listing of the present also fills the dentry cache (the lookup of
+   * each name that usually follows, as in `ls -l` or `cp -a`, then needs no read), but only while
+   * no commit has run since the scan began: then what the scan sees is what is current.
+   */
   async *readdir(parent: Ino, asOf?: AsOf, after?: string): AsyncIterable<DirEntry> {
     this.assertOpen()
     const range = dentryRange(parent, after)
+    const head = asOf === undefined && this.applying === 0 ? this.headVersion : undefined
     try {
       for await (const [logical, value] of scanVisible(this.sp.dentry, range, asOf)) {
-        yield { name: dentryName(logical), ino: decodeDentry(value) }
+        const e = { name: dentryName(logical), ino: decodeDentry(value) }
+        if (head !== undefined && head === this.headVersion && this.applying === 0) this.cache.set(dentryCacheKey(parent, e.name), e.ino)
+        yield e
       }
     } catch (err) {
       throw this.fail(err, `readdir ${parent}`)
@@ -513,6 +523,15 @@ export class LevelMeta implements Meta {
 
   /** Commits a transaction as one batch under a new version. Runs under the commit lock. */
   private async apply(ops: readonly TxnOp[], sync: boolean): Promise<Version> {
+    this.applying++
+    try {
+      return await this.applyNow(ops, sync)
+    } finally {
+      this.applying--
+    }
+  }
+
+  private async applyNow(ops: readonly TxnOp[], sync: boolean): Promise<Version> {
     const version = this.clock.next()
     const allocated = this.nextIno - 1
     let cacheSets: Array<[CacheKey, CacheValue]>

@@ -91,8 +91,11 @@ for (const cacheEntries of [16, 100_000]) {
             committed.push(v)
             return afterCommit(v, touchedInos, touchedNames)
           }))
-        } else if (r < 0.7) {
+        } else if (r < 0.6) {
           work.push(meta.getInode(pick(inos)))
+        } else if (r < 0.7) {
+          // A listing fills the dentry cache, across whatever commits run meanwhile.
+          work.push((async () => { for await (const _ of meta.readdir(ROOT_INO)) { /* fills */ } })())
         } else {
           work.push(meta.lookup(ROOT_INO, pick(names)))
         }
@@ -139,6 +142,48 @@ t.test('a read in flight across a commit does not put the old value into the cac
   t.equal((await inFlight)?.size, 1, 'the read that started before the commit saw the old value')
   t.equal((await meta.getInode(x))?.size, 2, 'and did not cache it')
   t.equal((await meta.getInode(x))?.size, 2)
+})
+
+t.test('a listing fills the dentry cache only while no commit ran since it began', async (t) => {
+  const meta = await openMeta(t.testdir())
+  t.teardown(() => meta.close())
+  const cache = (meta as unknown as { cache: LruCache<unknown, unknown> }).cache
+  const inos = Array.from({ length: 5 }, () => meta.allocIno())
+  const txn = meta.begin()
+  inos.forEach((i, k) => txn.putInode(attrs(i)).putDentry(ROOT_INO, `e${k}`, i))
+  await txn.commit()
+  cache.clear()
+  for await (const _ of meta.readdir(ROOT_INO)) { /* list */ }
+  t.equal(cache.size, 5, 'every name listed is cached')
+  t.equal(await meta.lookup(ROOT_INO, 'e3'), inos[3])
+
+  // A listing whose scan answered before a commit that removes a name must not cache that name.
+  cache.clear()
+  const root = (meta as unknown as { sp: { dentry: Space } }).sp.dentry
+  const iterator = root.iterator.bind(root)
+  let answered!: () => void
+  const answeredP = new Promise<void>((resolve) => { answered = resolve })
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  root.iterator = ((opts: never) => {
+    const it = iterator(opts)
+    const nextv = it.nextv.bind(it)
+    it.nextv = (async (n: number) => {
+      const rows = await nextv(n)
+      answered()
+      await gate
+      return rows
+    }) as typeof it.nextv
+    return it
+  }) as typeof root.iterator
+  const listing = (async () => { const names: string[] = []; for await (const e of meta.readdir(ROOT_INO)) names.push(e.name); return names })()
+  await answeredP
+  root.iterator = iterator as typeof root.iterator
+  await meta.begin().deleteDentry(ROOT_INO, 'e1').commit()
+  release()
+  t.same(await listing, ['e0', 'e1', 'e2', 'e3', 'e4'], 'the scan saw the state when it began')
+  t.equal(await meta.lookup(ROOT_INO, 'e1'), undefined, 'the removed name was not cached as present')
+  t.same(await mismatches(meta, inos, ['e0', 'e1', 'e2', 'e3', 'e4']), [])
 })
 
 t.test('cached records are copies', async (t) => {
