@@ -79,7 +79,7 @@ export class ChunkReader {
     if (ids.length === 0) return
     const loaded = this.loadRuns(ids)
     for (const id of ids) {
-      const p = loaded.then((m) => m.get(id) ?? this.load(id)).finally(() => this.inflight.delete(id))
+      const p = loaded.then(({ runs, recs }) => runs.get(id) ?? this.load(id, recs.get(id))).finally(() => this.inflight.delete(id))
       p.catch(() => { /* the foreground read reports it */ })
       this.inflight.set(id, p)
     }
@@ -88,11 +88,12 @@ export class ChunkReader {
   /**
    * Loads the runs of `ids` that are neighbours in one remote pack with one get each, verifying
    * every chunk; returns those it loaded (the others, and any of a run whose get failed, are left
-   * to `load`, which also follows chunks that moved).
+   * to `load`, which also follows chunks that moved) and the index records it read (so `load`
+   * need not read them again).
    */
-  private async loadRuns(ids: ChunkId[]): Promise<Map<ChunkId, Promise<Buffer>>> {
+  private async loadRuns(ids: ChunkId[]): Promise<{ runs: Map<ChunkId, Promise<Buffer>>; recs: Map<ChunkId, ChunkRecord | undefined> }> {
     const out = new Map<ChunkId, Promise<Buffer>>()
-    const recs: Array<ChunkRecord | undefined> = await Promise.all(ids.map((id) => this.meta.getChunk(id)))
+    const recs = await this.meta.getChunks(ids)
     let i = 0
     while (i < ids.length) {
       const first = recs[i]
@@ -113,7 +114,7 @@ export class ChunkReader {
       }
       i = j
     }
-    return out
+    return { runs: out, recs: new Map(ids.map((id, k) => [id, recs[k]])) }
   }
 
   private async isRemote(pack: PackId): Promise<boolean> {
@@ -131,9 +132,10 @@ export class ChunkReader {
     this.packs.delete(id)
   }
 
-  private async load(id: ChunkId): Promise<Buffer> {
+  /** Reads, verifies and caches a chunk; `known` is its index record when just read. */
+  private async load(id: ChunkId, known?: ChunkRecord): Promise<Buffer> {
     for (let attempt = 1; ; attempt++) {
-      const rec = await this.meta.getChunk(id)
+      const rec = attempt === 1 && known !== undefined ? known : await this.meta.getChunk(id)
       if (rec === undefined) throw TierfsError.corrupt(`chunk ${id} is not in the index`, { chunkId: id })
       try {
         const ra = await this.packAccess(rec.pack)

@@ -22,6 +22,8 @@ export class FileNode {
   generation = 0
   /** Committed contents, loaded lazily for reads of sealed data. */
   map: FileMap | undefined
+  /** The load of `map` under way (FileTable.mapOf). */
+  mapLoad: Promise<FileMap> | undefined
   sealTimer: NodeJS.Timeout | undefined
   /** Set while a seal runs; opens wait for it. */
   sealing: Promise<void> | undefined

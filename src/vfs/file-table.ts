@@ -2,7 +2,7 @@ import { TierfsError } from '../errors.js'
 import { isAllZero } from '../chunk/zero.js'
 import type { Ino } from '../ids.js'
 import type { Meta } from '../meta/meta.js'
-import type { FileMap, InodeAttrs } from '../meta/types.js'
+import type { Extent, FileMap, InodeAttrs } from '../meta/types.js'
 import { FileNode } from './file-node.js'
 import { AccessPattern, readMapped, type ChunkSource } from './file-reader.js'
 import { MemoryStaged } from './memory-staged.js'
@@ -92,7 +92,34 @@ export class FileTable {
   openFrozen(attrs: InodeAttrs, map: FileMap, space: number): number {
     const fh = this.nextFh++
     this.frozen.set(fh, { attrs, map, space })
+    this.prefetchHead(map)
     return fh
+  }
+
+  /**
+   * Starts loading the first chunk of a file just opened in a view (a restore, `cp -a` out of a
+   * restore point, reads it next), so the first read (for a small file, the only one) finds it
+   * loaded or under way instead of starting with a metadata read and a pack read. One chunk: a
+   * reader that seeks elsewhere loses little.
+   */
+  private prefetchHead(map: FileMap): void {
+    if (map.kind === 'extents' && map.extents.length > 0) this.deps.chunks.prefetch((map.extents[0] as Extent).id)
+  }
+
+  /**
+   * The committed map of a node without staging, loaded once (concurrent callers share the load)
+   * and kept on the node unless a write or a seal changed the node meanwhile.
+   */
+  private mapOf(node: FileNode): Promise<FileMap> {
+    if (node.map !== undefined) return Promise.resolve(node.map)
+    if (node.mapLoad !== undefined) return node.mapLoad
+    const generation = node.generation
+    const load = this.committedMap(node.ino).then((map) => {
+      if (node.map === undefined && node.staging === undefined && node.generation === generation) node.map = map
+      return map
+    }).finally(() => { if (node.mapLoad === load) node.mapLoad = undefined })
+    node.mapLoad = load
+    return load
   }
 
   /** The frozen handle `fh`, or undefined when `fh` is a live handle. */
@@ -197,7 +224,7 @@ export class FileTable {
       return len === 0 ? 0 : staging.read(buf, len, offset)
     }
     const attrs = await this.committedAttrs(node.ino)
-    const map = node.map ?? (node.map = await this.committedMap(node.ino))
+    const map = node.map ?? (await this.mapOf(node))
     return readMapped(map, attrs.size, this.deps.chunks, buf, offset, reads.next(offset, buf.length))
   }
 
