@@ -109,6 +109,34 @@ for (const cacheEntries of [16, 100_000]) {
   })
 }
 
+/**
+ * Makes the next iterator that `owner[method]` creates hold its first answer: `answered` resolves
+ * once LevelDB has answered (the read is then in flight in JavaScript), and the rows reach the
+ * reader only after `release()`. Later iterators are not held.
+ */
+function holdReads(owner: object, method: 'values' | 'iterator'): { answered: Promise<void>; release: () => void } {
+  type Iter = { nextv: (n: number) => Promise<unknown[]> }
+  const target = owner as Record<string, (opts: never) => Iter>
+  const make = target[method]!.bind(owner)
+  let answered!: () => void
+  const answeredP = new Promise<void>((resolve) => { answered = resolve })
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  target[method] = (opts: never) => {
+    target[method] = make
+    const it = make(opts)
+    const nextv = it.nextv.bind(it)
+    it.nextv = async (n: number) => {
+      const rows = await nextv(n)
+      answered()
+      await gate
+      return rows
+    }
+    return it
+  }
+  return { answered: answeredP, release }
+}
+
 t.test('a read in flight across a commit does not put the old value into the cache', async (t) => {
   const meta = await openMeta(t.testdir(), { cacheEntries: 1 })
   t.teardown(() => meta.close())
@@ -117,28 +145,11 @@ t.test('a read in flight across a commit does not put the old value into the cac
   await meta.begin().putInode(attrs(x, { size: 1 })).commit()
   await meta.begin().putInode(attrs(y)).commit() // evicts x
   // Hold the read of x after LevelDB answered, until the commit below has returned.
-  const root = (meta as unknown as { sp: { inode: Space } }).sp.inode.db
-  const values = root.values.bind(root)
-  let answered!: () => void
-  const answeredP = new Promise<void>((resolve) => { answered = resolve })
-  let release!: () => void
-  const gate = new Promise<void>((resolve) => { release = resolve })
-  root.values = ((opts: never) => {
-    const it = values(opts)
-    const nextv = it.nextv.bind(it)
-    it.nextv = (async (n: number) => {
-      const rows = await nextv(n)
-      answered()
-      await gate
-      return rows
-    }) as typeof it.nextv
-    return it
-  }) as typeof root.values
+  const hold = holdReads((meta as unknown as { sp: { inode: Space } }).sp.inode.db, 'values')
   const inFlight = meta.getInode(x)
-  await answeredP
-  root.values = values as typeof root.values
+  await hold.answered
   await meta.begin().putInode(attrs(x, { size: 2 })).commit()
-  release()
+  hold.release()
   t.equal((await inFlight)?.size, 1, 'the read that started before the commit saw the old value')
   t.equal((await meta.getInode(x))?.size, 2, 'and did not cache it')
   t.equal((await meta.getInode(x))?.size, 2)
@@ -159,28 +170,11 @@ t.test('a listing fills the dentry cache only while no commit ran since it began
 
   // A listing whose scan answered before a commit that removes a name must not cache that name.
   cache.clear()
-  const root = (meta as unknown as { sp: { dentry: Space } }).sp.dentry
-  const iterator = root.iterator.bind(root)
-  let answered!: () => void
-  const answeredP = new Promise<void>((resolve) => { answered = resolve })
-  let release!: () => void
-  const gate = new Promise<void>((resolve) => { release = resolve })
-  root.iterator = ((opts: never) => {
-    const it = iterator(opts)
-    const nextv = it.nextv.bind(it)
-    it.nextv = (async (n: number) => {
-      const rows = await nextv(n)
-      answered()
-      await gate
-      return rows
-    }) as typeof it.nextv
-    return it
-  }) as typeof root.iterator
+  const hold = holdReads((meta as unknown as { sp: { dentry: Space } }).sp.dentry, 'iterator')
   const listing = (async () => { const names: string[] = []; for await (const e of meta.readdir(ROOT_INO)) names.push(e.name); return names })()
-  await answeredP
-  root.iterator = iterator as typeof root.iterator
+  await hold.answered
   await meta.begin().deleteDentry(ROOT_INO, 'e1').commit()
-  release()
+  hold.release()
   t.same(await listing, ['e0', 'e1', 'e2', 'e3', 'e4'], 'the scan saw the state when it began')
   t.equal(await meta.lookup(ROOT_INO, 'e1'), undefined, 'the removed name was not cached as present')
   t.same(await mismatches(meta, inos, ['e0', 'e1', 'e2', 'e3', 'e4']), [])
