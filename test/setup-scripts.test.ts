@@ -187,7 +187,7 @@ t.test('systemd unit: tierfs@.service has the settings it needs and runs the bui
   t.match(one('After') ?? '', /network-online\.target/)
   t.match(one('After') ?? '', /local-fs\.target/)
   t.match(one('TimeoutStopSec') ?? '', /^\d+min$/)
-  t.equal(one('ExecStart'), '/usr/bin/env node ${TIERFS_HOME}/dist/daemon/main.js ${STORE} ${MOUNTPOINT} -o ${OPTIONS} --foreground')
+  t.equal(one('ExecStart'), '/usr/bin/env node --initial-old-space-size=128 ${TIERFS_HOME}/dist/daemon/main.js ${STORE} ${MOUNTPOINT} -o ${OPTIONS} --foreground')
   t.equal(one('ExecStop'), '-/usr/bin/env node ${TIERFS_HOME}/dist/src/cli/main.js umount ${MOUNTPOINT}')
   t.ok(existsSync(join(ROOT, 'dist/daemon/main.js')), 'ExecStart\'s daemon is what the build makes')
   t.ok(existsSync(join(ROOT, 'dist/src/cli/main.js')), 'ExecStop\'s CLI is what the build makes')

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=128
 import { TierfsError } from '../errors.js'
 
 /** Each command: usage line and runner. Loaded lazily so `tierfs status` does not load LevelDB. */

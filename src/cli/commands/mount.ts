@@ -8,6 +8,17 @@ import { need, parseArgs } from '../args.js'
 export const usage = 'tierfs mount STORE MOUNTPOINT [--foreground] [-o OPTION[,OPTION...]]'
 
 const DAEMON = fileURLToPath(new URL('../../../daemon/main.js', import.meta.url))
+
+/**
+ * V8 flags of the daemon process (systemd/tierfs@.service passes the same). The daemon allocates
+ * a buffer for every chunk it reads (1 MiB on average) while its heap stays small (about 20 MB);
+ * from V8's default initial old-generation limit that churn starts incremental marking every
+ * ~16 MiB read: ~60 full collections per GiB, with their helper threads taking a core. With a
+ * 128 MB initial limit it is ~15, and a cold sequential read of 1 GiB went from 382-451 to
+ * 527-606 MB/s, for ~50 MiB more peak RSS (writes and seals unchanged). A foreground daemon runs
+ * in the `tierfs` process, whose shebang passes it too.
+ */
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128']
 const DAEMON_RUN = new URL('../../../daemon/run.js', import.meta.url).href
 
 /**
@@ -28,7 +39,7 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
   const layout = new StoreLayout(store)
   await mkdir(layout.logDir, { recursive: true })
   const stderr = await open(`${layout.logDir}/daemon.stderr`, 'a')
-  const child = spawn(process.execPath, [DAEMON, ...daemonArgs, '--ready-fd', '3'], {
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, DAEMON, ...daemonArgs, '--ready-fd', '3'], {
     detached: true, stdio: ['ignore', stderr.fd, stderr.fd, 'pipe'],
   })
   await stderr.close()
