@@ -659,5 +659,5 @@ async function upgradeDeadIndex(db: RootDb, sp: Spaces): Promise<void> {
   } finally {
     await it.close()
   }
-  await sp.sys.put(sysKey(SYS_FORMAT), Buffer.from([FORMAT_VERSION]), { sync: true } as never)
+  await db.batch([{ type: 'put', sublevel: sp.sys, key: sysKey(SYS_FORMAT), value: Buffer.from([FORMAT_VERSION]) }], { sync: true })
 }
