@@ -573,15 +573,14 @@ function seconds(ns: bigint): number {
  */
 function runCp(srcRoot: string, dest: string, rels: string[], owners: boolean): Promise<void> {
   const preserve = owners ? 'mode,ownership,timestamps' : 'mode,timestamps'
-  return new Promise((ok, fail) => {
-    execFile('cp', ['-P', `--preserve=${preserve}`, '--parents', '-t', dest, '--', ...rels], { cwd: srcRoot, env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 20 },
-      (err, _out, stderr) => (err ? fail(new TierfsError('IO', `cp: ${String(stderr).trim() || err.message}`)) : ok()))
-  })
+  return run('cp', ['-P', `--preserve=${preserve}`, '--parents', '-t', dest, '--', ...rels], srcRoot)
 }
 
-function run(cmd: string, args: string[]): Promise<void> {
+/** Runs `cmd` (in `cwd`, with messages in English); fails with IO and its stderr. */
+function run(cmd: string, args: string[], cwd?: string): Promise<void> {
   return new Promise((ok, fail) => {
-    execFile(cmd, args, (err, _out, stderr) => (err ? fail(new TierfsError('IO', `${cmd}: ${String(stderr).trim() || err.message}`)) : ok()))
+    execFile(cmd, args, { cwd, env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 20 },
+      (err, _out, stderr) => (err ? fail(new TierfsError('IO', `${cmd}: ${String(stderr).trim() || err.message}`)) : ok()))
   })
 }
 

@@ -126,7 +126,7 @@ async function releaseChunks(ctx: CollectContext, drops: Map<string, number>, re
   const ids = [...drops.keys()] as ChunkId[]
   const keys = ids.map((id) => chunkKey(id))
   const values = await ctx.spaces.chunk.getMany(keys)
-  const packDrops = new Map<string, number>()
+  const packDrops = new Map<PackId, number>()
   for (let i = 0; i < ids.length; i++) {
     const value = values[i]
     if (value === undefined) continue
@@ -137,7 +137,6 @@ async function releaseChunks(ctx: CollectContext, drops: Map<string, number>, re
     if (freed) {
       result.chunksFreed.push(rec.id)
       packDrops.set(rec.pack, (packDrops.get(rec.pack) ?? 0) + rec.length)
-      result.liveDrops.set(rec.pack, (result.liveDrops.get(rec.pack) ?? 0) + rec.length)
     }
     if (planned !== undefined) {
       planned.set(rec.id, rec.refs)
@@ -146,12 +145,13 @@ async function releaseChunks(ctx: CollectContext, drops: Map<string, number>, re
     ops.push({ type: 'put', sublevel: ctx.spaces.chunk, key: keys[i]!, value: encodeChunk(rec) })
     if (freed) ops.push({ type: 'put', sublevel: ctx.spaces.dead, key: keys[i]!, value: DEAD })
   }
+  for (const [id, bytes] of packDrops) result.liveDrops.set(id, (result.liveDrops.get(id) ?? 0) + bytes)
   if (planned !== undefined) return ops
   for (const [id, bytes] of packDrops) {
-    const key = packKey(id as PackId)
+    const key = packKey(id)
     const value = await ctx.spaces.pack.get(key)
     if (value === undefined) continue
-    const rec = decodePack(id as PackId, value)
+    const rec = decodePack(id, value)
     rec.liveBytes = Math.max(0, rec.liveBytes - bytes)
     ops.push({ type: 'put', sublevel: ctx.spaces.pack, key, value: encodePack(rec) })
   }

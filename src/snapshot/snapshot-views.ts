@@ -164,12 +164,8 @@ export class SnapshotViews {
   private instant(text: string): { ms: number; asOf: Version; space: number } {
     let at = this.instants.get(text)
     if (at !== undefined) return at
-    let ms: number
-    try {
-      ms = parseInstant(text)
-    } catch {
-      throw TierfsError.notFound(`/${HISTORY}/${text}`)
-    }
+    const ms = instantOf(text)
+    if (ms === undefined) throw TierfsError.notFound(`/${HISTORY}/${text}`)
     const asOf = this.deps.meta.versionAt(ms)
     at = { ms, asOf, space: space(`@${asOf}`) }
     if (this.instants.size >= INSTANTS) this.instants.clear()
@@ -205,13 +201,17 @@ function listPins(workflow: string, sorted: readonly ViewPin[]): DirListing[] {
 
 /** A restore point named by another spelling of its instant (2026-11-21T03:00:00+01:00). */
 function findByInstant(sorted: readonly ViewPin[], text: string): ViewPin | undefined {
-  let ms: number
+  const ms = instantOf(text)
+  return ms === undefined ? undefined : sorted.find((p) => p.pin.timeMs === ms)
+}
+
+/** The instant `text` names, in ms; undefined when it names none. */
+function instantOf(text: string): number | undefined {
   try {
-    ms = parseInstant(text)
+    return parseInstant(text)
   } catch {
     return undefined
   }
-  return sorted.find((p) => p.pin.timeMs === ms)
 }
 
 /** A view's inode space: a 32-bit hash, never 0 (the live namespace). */

@@ -318,7 +318,7 @@ export class FileTable {
   private async createStaging(node: FileNode, empty: boolean, end: number): Promise<StagedFile> {
     const attrs = await this.committedAttrs(node.ino)
     const size = empty ? 0 : attrs.size
-    const map = size === 0 ? undefined : node.map ?? (await this.committedMap(node.ino))
+    const map = size === 0 ? undefined : await this.mapOf(node)
     let staged: StagedFile
     if (Math.max(size, end) <= this.deps.inlineMax && this.memoryRoom()) {
       const data = Buffer.alloc(size)

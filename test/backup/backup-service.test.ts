@@ -2,11 +2,10 @@ import t from 'tap'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BackupService, type DiffPage } from '../../src/backup/backup-service.js'
-import { RestorePoints } from '../../src/backup/restore-points.js'
 import { silentLogger } from '../../src/log.js'
 import { parsePolicyFile } from '../../src/policy/policy-file.js'
 import { PolicySet } from '../../src/policy/decide.js'
-import { removeFixture, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
+import { removeFixture, restorePoints, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -17,11 +16,7 @@ async function put(fx: VfsFixture, path: string, text: string): Promise<void> {
 }
 
 function service(fx: VfsFixture): BackupService {
-  const restorePoints = new RestorePoints({
-    meta: fx.store.meta, sealAll: () => fx.vfs.sealAll(), invalidateViews: () => fx.vfs.views.invalidate(),
-    resolveDir: (p) => fx.vfs.resolve(p), nowMs: () => Date.now(),
-  })
-  return new BackupService({ meta: fx.store.meta, vfs: fx.vfs, restorePoints, log: silentLogger, nowMs: () => Date.now(), historyWindowMs: 3_600_000 })
+  return new BackupService({ meta: fx.store.meta, vfs: fx.vfs, restorePoints: restorePoints(fx, () => Date.now()), log: silentLogger, nowMs: () => Date.now(), historyWindowMs: 3_600_000 })
 }
 
 t.test('workflows from policies; diff pages, points and inode numbers for the CLI', async (t) => {

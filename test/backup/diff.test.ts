@@ -1,8 +1,7 @@
 import t from 'tap'
 import { diffVersions, type DiffEntry, type DiffReader } from '../../src/backup/diff.js'
-import { RestorePoints } from '../../src/backup/restore-points.js'
 import { asIno, asVersion, type Version } from '../../src/ids.js'
-import { removeFixture, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
+import { removeFixture, restorePoints, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
 import { pseudoRandom } from '../support/e2e-io.js'
 
 async function put(fx: VfsFixture, path: string, data: Buffer | string): Promise<void> {
@@ -140,9 +139,7 @@ t.test('restore point sides: paths from the workflow root', async (t) => {
   t.teardown(async () => { await fx.close(); await removeFixture(fx) })
   const v = fx.vfs
   let clock = Date.parse('2026-11-21T02:00:00Z')
-  const rp = new RestorePoints({
-    meta: fx.store.meta, sealAll: () => v.sealAll(), invalidateViews: () => v.views.invalidate(), resolveDir: (p) => v.resolve(p), nowMs: () => clock,
-  })
+  const rp = restorePoints(fx, () => clock)
   await v.mkdir('/hbase', 0o755, ROOT_CALLER)
   await put(fx, '/hbase/f', 'night one')
   await put(fx, '/outside', 'x')

@@ -5,9 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { runIngest } from '../../src/backup/ingest.js'
-import { RestorePoints } from '../../src/backup/restore-points.js'
 import { silentLogger } from '../../src/log.js'
-import { removeFixture, vfsStore, type VfsFixture } from '../support/vfs-store.js'
+import { removeFixture, restorePoints, vfsStore, type VfsFixture } from '../support/vfs-store.js'
 
 const exec = promisify(execFile)
 
@@ -31,10 +30,7 @@ async function setx(path: string, name: string, value: string): Promise<void> {
 function ingestDeps(fx: VfsFixture, clock: { ms: number }): Parameters<typeof runIngest>[0] {
   return {
     vfs: fx.vfs, meta: fx.store.meta, log: silentLogger,
-    restorePoints: new RestorePoints({
-      meta: fx.store.meta, sealAll: () => fx.vfs.sealAll(), invalidateViews: () => fx.vfs.views.invalidate(),
-      resolveDir: (p) => fx.vfs.resolve(p), nowMs: () => clock.ms,
-    }),
+    restorePoints: restorePoints(fx, () => clock.ms),
   }
 }
 

@@ -5,10 +5,9 @@ import { chmod, chown, link, lstat, mkdir, readdir, readFile, readlink, rename, 
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { runIngest, type IngestSummary } from '../../src/backup/ingest.js'
-import { RestorePoints } from '../../src/backup/restore-points.js'
 import { silentLogger } from '../../src/log.js'
 import { O_RDONLY } from '../../src/vfs/vfs.js'
-import { removeFixture, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
+import { removeFixture, restorePoints, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
 import { pseudoRandom } from '../support/e2e-io.js'
 
 const exec = promisify(execFile)
@@ -111,10 +110,7 @@ t.test('ingest copies an external tree, then reads only what changed', async (t)
   let clock = Date.parse('2026-11-21T02:00:00Z')
   const deps = (f: VfsFixture): Parameters<typeof runIngest>[0] => ({
     vfs: f.vfs, meta: f.store.meta, log: silentLogger,
-    restorePoints: new RestorePoints({
-      meta: f.store.meta, sealAll: () => f.vfs.sealAll(), invalidateViews: () => f.vfs.views.invalidate(),
-      resolveDir: (p) => f.vfs.resolve(p), nowMs: () => clock,
-    }),
+    restorePoints: restorePoints(f, () => clock),
   })
   const spec = { workflow: 'hbase', dir: src, dest: '/backups/hbase' }
 
@@ -180,10 +176,7 @@ t.test('a run killed mid-way leaves no restore point; the next run completes the
   let clock = Date.parse('2026-11-21T02:00:00Z')
   const deps = (f: VfsFixture): Parameters<typeof runIngest>[0] => ({
     vfs: f.vfs, meta: f.store.meta, log: silentLogger,
-    restorePoints: new RestorePoints({
-      meta: f.store.meta, sealAll: () => f.vfs.sealAll(), invalidateViews: () => f.vfs.views.invalidate(),
-      resolveDir: (p) => f.vfs.resolve(p), nowMs: () => clock,
-    }),
+    restorePoints: restorePoints(f, () => clock),
   })
   const spec = { workflow: 'wf', dir: src, dest: '/wf' }
   await runIngest(deps(fx), spec)
@@ -226,10 +219,7 @@ t.test('a source entry that vanishes mid-run is gone from the copy; a missing so
   await writeFile(join(src, 'b'), 'two\n')
   const deps: Parameters<typeof runIngest>[0] = {
     vfs: fx.vfs, meta: fx.store.meta, log: silentLogger,
-    restorePoints: new RestorePoints({
-      meta: fx.store.meta, sealAll: () => fx.vfs.sealAll(), invalidateViews: () => fx.vfs.views.invalidate(),
-      resolveDir: (p) => fx.vfs.resolve(p), nowMs: () => Date.now(),
-    }),
+    restorePoints: restorePoints(fx, () => Date.now()),
   }
   await runIngest(deps, { workflow: 'e', dir: src, dest: '/e' })
   await writeFile(join(src, 'b'), 'two, changed\n')

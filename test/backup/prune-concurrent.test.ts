@@ -3,8 +3,8 @@ import { setImmediate as tick } from 'node:timers/promises'
 import { prune } from '../../src/backup/prune.js'
 import type { ChunkId } from '../../src/ids.js'
 import type { Meta, Txn } from '../../src/meta/meta.js'
-import { removeFixture, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
-import { det, fsckReport, PRUNE_CONFIG, pruneDeps, putFile, readWhole, restorePoints } from './prune-fixture.js'
+import { removeFixture, restorePoints, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
+import { det, fsckReport, PRUNE_CONFIG, pruneDeps, putFile, readWhole } from './prune-fixture.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB

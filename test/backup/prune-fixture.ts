@@ -1,5 +1,4 @@
 import { createCipheriv, createHash } from 'node:crypto'
-import { RestorePoints } from '../../src/backup/restore-points.js'
 import type { PruneDeps } from '../../src/backup/prune.js'
 import type { ChunkId, Version } from '../../src/ids.js'
 import type { Meta } from '../../src/meta/meta.js'
@@ -61,14 +60,6 @@ export async function readWhole(fx: VfsFixture, path: string): Promise<Buffer> {
     await fx.vfs.release(fh)
   }
   return Buffer.concat(parts)
-}
-
-export function restorePoints(fx: VfsFixture, nowMs: () => number): RestorePoints {
-  const v = fx.vfs
-  return new RestorePoints({
-    meta: fx.store.meta, sealAll: () => v.sealAll(), invalidateViews: () => v.views.invalidate(),
-    resolveDir: (p) => v.resolve(p), nowMs,
-  })
 }
 
 export function pruneDeps(fx: VfsFixture, meta: Meta = fx.store.meta): PruneDeps {

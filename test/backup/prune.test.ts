@@ -10,9 +10,9 @@ import { asChunkId, asPackId, asTierId, type ChunkId, type PackId } from '../../
 import type { Meta } from '../../src/meta/meta.js'
 import type { PackRecord } from '../../src/meta/types.js'
 import { createHash, randomBytes } from 'node:crypto'
-import { removeFixture, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
+import { removeFixture, restorePoints, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
 import {
-  det, fsckReport, packFiles, PRUNE_CONFIG, pruneDeps, putFile, readWhole, referencedChunks, restorePoints, storeState,
+  det, fsckReport, packFiles, PRUNE_CONFIG, pruneDeps, putFile, readWhole, referencedChunks, storeState,
 } from './prune-fixture.js'
 
 const KiB = 1024

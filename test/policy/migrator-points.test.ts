@@ -6,8 +6,8 @@ import { silentLogger } from '../../src/log.js'
 import { PolicySet } from '../../src/policy/decide.js'
 import { parsePolicyFile } from '../../src/policy/policy-file.js'
 import { DEFAULT_CONFIG } from '../../src/store/config.js'
-import { det, fsckReport, PRUNE_CONFIG, putFile, readWhole, restorePoints } from '../backup/prune-fixture.js'
-import { removeFixture, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
+import { det, fsckReport, PRUNE_CONFIG, putFile, readWhole } from '../backup/prune-fixture.js'
+import { removeFixture, restorePoints, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
 
 const KiB = 1024
 const DAY = 86_400_000

@@ -1,8 +1,7 @@
 import t from 'tap'
-import { RestorePoints } from '../../src/backup/restore-points.js'
 import { TierfsError } from '../../src/errors.js'
 import { O_RDONLY, O_RDWR } from '../../src/vfs/vfs.js'
-import { removeFixture, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
+import { removeFixture, restorePoints, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
 
 async function put(fx: VfsFixture, path: string, text: string): Promise<void> {
   const fh = await fx.vfs.create(path, 0o644, 0o101, ROOT_CALLER)
@@ -19,14 +18,6 @@ async function get(fx: VfsFixture, path: string): Promise<string> {
 }
 
 const code = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: unknown) => (e instanceof TierfsError ? e.code : String(e)))
-
-function restorePoints(fx: VfsFixture, nowMs: () => number): RestorePoints {
-  const v = fx.vfs
-  return new RestorePoints({
-    meta: fx.store.meta, sealAll: () => v.sealAll(), invalidateViews: () => v.views.invalidate(),
-    resolveDir: (p) => v.resolve(p), nowMs,
-  })
-}
 
 t.test('restore points are pinned versions shown read-only under /.snapshots', async (t) => {
   const fx = await vfsStore()

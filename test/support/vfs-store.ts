@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { RestorePoints } from '../../src/backup/restore-points.js'
 import { jsonLogger, silentLogger } from '../../src/log.js'
 import { DEFAULT_CONFIG, type StoreConfig } from '../../src/store/config.js'
 import { openStore, type OpenStore } from '../../src/store/open-store.js'
@@ -56,4 +57,13 @@ export async function vfsStore(over: Partial<StoreConfig> = {}, dir?: string): P
 
 export async function removeFixture(fx: VfsFixture): Promise<void> {
   await rm(fx.dir, { recursive: true, force: true })
+}
+
+/** Restore points of the fixture's store, taken at `nowMs()`, as the daemon wires them. */
+export function restorePoints(fx: VfsFixture, nowMs: () => number): RestorePoints {
+  const v = fx.vfs
+  return new RestorePoints({
+    meta: fx.store.meta, sealAll: () => v.sealAll(), invalidateViews: () => v.views.invalidate(),
+    resolveDir: (p) => v.resolve(p), nowMs,
+  })
 }
