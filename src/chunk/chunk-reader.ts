@@ -5,7 +5,7 @@ import type { Tier } from '../tier/tier.js'
 import { Lru } from './lru.js'
 import { Recaller } from './recaller.js'
 import { RECORD_HEADER_SIZE } from './pack-format.js'
-import { fileRandomAccess, packEntryOf, readChunk, spanRandomAccess, type RandomAccess } from './pack-reader.js'
+import { fileRandomAccess, packEntryOf, readChunk, readRecord, spanRandomAccess, type RandomAccess, type VerifiedRecord } from './pack-reader.js'
 import type { ChunkRecord } from '../meta/types.js'
 
 const MAX_OPEN_PACKS = 64
@@ -117,7 +117,18 @@ export class ChunkReader {
     return { runs: out, recs: new Map(ids.map((id, k) => [id, recs[k]])) }
   }
 
-  private async isRemote(pack: PackId): Promise<boolean> {
+  /**
+   * The chunk's record as stored at `at` (where the index put it when the caller looked), read
+   * and verified without the cache. Throws like `read`, also when the chunk has moved and its
+   * old pack is gone (the caller reads it again through `read`). Each call is one read of the
+   * pack: for packs on remote tiers `read` and its coalescing prefetches are the better way.
+   */
+  async readStored(at: Pick<ChunkRecord, 'id' | 'pack' | 'offset' | 'length' | 'rawLength' | 'codec'>): Promise<VerifiedRecord> {
+    return readRecord(await this.packAccess(at.pack), packEntryOf(at))
+  }
+
+  /** The pack is on a tier read over a network (false for a pack gone from the index). */
+  async isRemote(pack: PackId): Promise<boolean> {
     const p = await this.meta.getPack(pack)
     return p !== undefined && this.tierOf(p.tier).localPath(p.key) === undefined
   }

@@ -2,12 +2,13 @@ import { createHash, randomBytes } from 'node:crypto'
 import { TierfsError } from '../errors.js'
 import { asChunkId, asPackId, type ChunkId, type PackId, type TierId } from '../ids.js'
 import type { MetaReader, Txn } from '../meta/meta.js'
-import type { Extent, PackRecord } from '../meta/types.js'
+import type { ChunkRecord, Extent, PackRecord } from '../meta/types.js'
 import type { Tier } from '../tier/tier.js'
 import type { TierSet } from '../tier/tier-set.js'
 import { Chunker, type ChunkerOptions } from './chunker.js'
 import { encodeChunk } from './codec.js'
 import { PackWriter } from './pack-writer.js'
+import type { VerifiedRecord } from './pack-reader.js'
 import { ChunkReader } from './chunk-reader.js'
 import type { Recaller } from './recaller.js'
 import { dataBlocks } from './zero.js'
@@ -87,6 +88,16 @@ export class ChunkStore {
   /** Reads one chunk (verified), through the cache. */
   read(id: ChunkId): Promise<Buffer> {
     return this.reader.read(id)
+  }
+
+  /** A chunk's record as stored at a known place, verified, not cached (ChunkReader.readStored). */
+  readStored(at: Pick<ChunkRecord, 'id' | 'pack' | 'offset' | 'length' | 'rawLength' | 'codec'>): Promise<VerifiedRecord> {
+    return this.reader.readStored(at)
+  }
+
+  /** Whether a pack is read over a network (ChunkReader.isRemote). */
+  isRemote(pack: PackId): Promise<boolean> {
+    return this.reader.isRemote(pack)
   }
 
   /** Read cache figures: hits, misses, bytes held. */

@@ -11,7 +11,12 @@ export type CodecId = 0 | 1
 export const CODEC_NONE = 0 as const
 export const CODEC_ZSTD = 1 as const
 
-export interface Encoded { codec: CodecId; data: Buffer }
+export interface Encoded {
+  codec: CodecId
+  data: Buffer
+  /** CRC-32 of `data` when already known (a record copied as stored): spares a pass over it. */
+  crc?: number
+}
 
 /** zstd level 1: about 0.8 GiB/s on log-like text on one core, near-free on incompressible data. */
 const ZSTD_LEVEL = 1

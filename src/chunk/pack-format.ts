@@ -112,14 +112,15 @@ export function decodeHeader(b: Buffer): PackId {
   return asPackId(b.toString('hex', 12, 28))
 }
 
-export function encodeRecordHeader(id: ChunkId, codec: CodecId, data: Buffer, rawLength: number): Buffer {
+/** A record header; `dataCrc` is CRC-32 of `data`, computed here unless the caller knows it. */
+export function encodeRecordHeader(id: ChunkId, codec: CodecId, data: Buffer, rawLength: number, dataCrc = crc32(data)): Buffer {
   const b = Buffer.alloc(RECORD_HEADER_SIZE)
   RECORD_MAGIC.copy(b, 0)
   b.write(id, 4, 'hex')
   b.writeUInt8(codec, 36)
   b.writeUInt32LE(data.length, 40)
   b.writeUInt32LE(rawLength, 44)
-  b.writeUInt32LE(crc32(data), 48)
+  b.writeUInt32LE(dataCrc, 48)
   b.writeUInt32LE(crc32(b.subarray(0, 52)), 52)
   return b
 }

@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib'
 import { TierfsError } from '../errors.js'
 import type { PackId } from '../ids.js'
 import type { ChunkRecord } from '../meta/types.js'
-import { decodeChunk, type CodecId } from './codec.js'
+import { CODEC_NONE, decodeChunk, type CodecId, type Encoded } from './codec.js'
 import {
   decodeFooter, decodeHeader, decodeRecordHeader, decodeTrailer, FOOTER_SIZE, HEADER_SIZE, MAX_RECORD_LENGTH,
   RECORD_HEADER_SIZE, TRAILER_ENTRY_SIZE, type PackEntry,
@@ -114,6 +114,17 @@ export async function preadFully(fh: FileHandle, offset: number, length: number)
   return got === length ? buf : buf.subarray(0, got)
 }
 
+/** A chunk's record as its pack stores it, verified: what `readRecord` returns. */
+export interface VerifiedRecord {
+  codec: CodecId
+  /** The stored (possibly compressed) bytes. */
+  stored: Buffer
+  /** CRC-32 of `stored`, as the record header gives it. */
+  dataCrc: number
+  /** The raw bytes `stored` decodes to, whose SHA-256 is the chunk id. */
+  raw: Buffer
+}
+
 /**
  * Reads and verifies one chunk: record header (id, lengths, codec), decoding, and SHA-256 of the
  * raw bytes against `entry.id`. Throws CORRUPT with detail `{ chunkId, offset }` on any mismatch.
@@ -122,6 +133,14 @@ export async function preadFully(fh: FileHandle, offset: number, length: number)
  * serves recovery scans, which have no id to check against.
  */
 export async function readChunk(src: RandomAccess, entry: PackEntry): Promise<Buffer> {
+  return (await readRecord(src, entry)).raw
+}
+
+/**
+ * `readChunk` that also gives the stored form: a copy to another pack can take the record as it
+ * is (no new encoding, no new CRC pass) once its content hash has been checked.
+ */
+export async function readRecord(src: RandomAccess, entry: PackEntry): Promise<VerifiedRecord> {
   const detail = { chunkId: entry.id, offset: entry.offset }
   const fail = (why: string, cause?: unknown): never => {
     throw new TierfsError('CORRUPT', `chunk ${entry.id} at ${entry.offset}: ${why}`,
@@ -145,7 +164,16 @@ export async function readChunk(src: RandomAccess, entry: PackEntry): Promise<Bu
     return fail('stored bytes do not decode', err)
   }
   if (createHash('sha256').update(raw).digest('hex') !== entry.id) fail('content hash mismatch')
-  return raw
+  return { codec: entry.codec, stored, dataCrc: header.dataCrc, raw }
+}
+
+/**
+ * A verified record as a copy appends it: stored bytes as they are, and their CRC carried over
+ * when the content hash has vouched for every stored byte (raw records; a compressed record's
+ * CRC is computed again, over its smaller stored form).
+ */
+export function recordCopy(rec: VerifiedRecord): Encoded {
+  return { codec: rec.codec, data: rec.stored, crc: rec.codec === CODEC_NONE ? rec.dataCrc : undefined }
 }
 
 /**

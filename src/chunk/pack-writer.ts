@@ -121,7 +121,7 @@ export class PackWriter {
     return this.#enqueue(async () => {
       this.#checkOpen()
       const at = this.#size
-      const header = encodeRecordHeader(id, codec, data, rawLength)
+      const header = encodeRecordHeader(id, codec, data, rawLength, encoded.crc)
       try {
         await writeAllAt(this.#fh, [header, data], at)
       } catch (err) {

@@ -7,9 +7,8 @@ import type { Meta } from '../meta/meta.js'
 import type { ChunkRecord, PackRecord } from '../meta/types.js'
 import type { Tier } from '../tier/tier.js'
 import { packKey } from './chunk-store.js'
-import type { CodecId } from './codec.js'
 import { RECORD_HEADER_SIZE, type PackEntry } from './pack-format.js'
-import { packEntryOf, readChunk, spanRandomAccess, type RandomAccess } from './pack-reader.js'
+import { packEntryOf, readRecord, recordCopy, type RandomAccess } from './pack-reader.js'
 import { PackWriter } from './pack-writer.js'
 
 export type RepackerDeps = {
@@ -78,9 +77,9 @@ export class Repacker {
     const touched = new Set<Output>()
     try {
       for (const rec of live) {
-        const stored = await verifiedStored(src, rec)
+        const copy = recordCopy(await readRecord(src, packEntryOf(rec)))
         const out = await this.output(txn)
-        const entry = await out.writer.append(rec.id, { codec: rec.codec as CodecId, data: stored }, rec.rawLength)
+        const entry = await out.writer.append(rec.id, copy, rec.rawLength)
         out.record.chunkCount += 1
         out.record.size = out.writer.size
         touched.add(out)
@@ -149,12 +148,4 @@ export class Repacker {
     this.out = { writer, record, recorded: false }
     return this.out
   }
-}
-
-/** Reads one chunk's stored bytes and verifies them fully before they are copied. */
-async function verifiedStored(src: RandomAccess, rec: ChunkRecord): Promise<Buffer> {
-  const base = rec.offset - RECORD_HEADER_SIZE
-  const bytes = await src.read(base, RECORD_HEADER_SIZE + rec.length)
-  await readChunk(spanRandomAccess(bytes, base), packEntryOf(rec))
-  return bytes.subarray(RECORD_HEADER_SIZE)
 }

@@ -16,6 +16,7 @@ import type { Mutex } from '../vfs/mutex.js'
 import type { PolicySet } from './decide.js'
 import { CompressionProbe } from './compress-probe.js'
 import { visitWarmerFiles } from './file-demand.js'
+import { CopySource, type CopyChunks, type CopyItem } from './copy-source.js'
 import { PackImage } from './pack-image.js'
 import { planPass, PlanTally, type PlanSummary, type PlannedItem } from './planner.js'
 import { findPointCandidates, visitWarmerPoints, type PointCandidates, type PointResume } from './point-candidates.js'
@@ -31,10 +32,10 @@ export interface MigratorConfig {
 export type MigratorDeps = {
   meta: Meta
   /**
-   * Verified chunk reads, from whatever tier holds them (`prefetch` starts one without waiting);
-   * `forgetPack` closes a freed pack's cached access.
+   * Verified chunk reads, from whatever tier holds them (CopyChunks: cached reads and prefetches,
+   * records as stored); `forgetPack` closes a freed pack's cached access.
    */
-  chunks: { read(id: ChunkId): Promise<Buffer>; prefetch(id: ChunkId): void; forgetPack(id: PackId): void }
+  chunks: CopyChunks & { forgetPack(id: PackId): void }
   tiers: TierSet
   /** The namespace lock: freeing a pack re-checks references under it, so no seal interleaves. */
   lock: Mutex
@@ -344,7 +345,7 @@ export class Migrator {
       if (rec === undefined) continue
       const pack = await meta.getPack(rec.pack)
       if (pack === undefined || pack.tier === dest) continue
-      items.push({ id, from: { pack: rec.pack, offset: rec.offset }, rawLength: rec.rawLength })
+      items.push({ id, from: { pack: rec.pack, offset: rec.offset }, length: rec.length, rawLength: rec.rawLength, codec: rec.codec })
       sources.add(rec.pack)
     }
     return { items, sources }
@@ -368,11 +369,14 @@ export class Migrator {
     await mkdir(this.deps.outgoing, { recursive: true })
     const running = new Set<Promise<void>>()
     const probe = new CompressionProbe(this.config.compress)
+    const source = new CopySource(items, this.deps.chunks, READ_AHEAD)
+    // Memory of packs shipped, for the next ones (in-memory packs only; see PackImage).
+    const spare: Buffer[] = []
     let failed: { err: unknown } | undefined
     let i = 0
     try {
       while (i < items.length && failed === undefined) {
-        const built = await this.buildPack(items, i, packSize, probe)
+        const built = await this.buildPack(items, i, packSize, { probe, source, spare })
         i = built.next
         while (running.size >= uploads && failed === undefined) await Promise.race(running)
         if (failed !== undefined) {
@@ -380,6 +384,7 @@ export class Migrator {
           break
         }
         const shipping: Promise<void> = this.ship(tier, built, report, moved)
+          .then(() => { if (built.memory !== undefined) spare.push(built.memory) })
           .catch((err: unknown) => { failed ??= { err } })
           .finally(() => running.delete(shipping))
         running.add(shipping)
@@ -394,30 +399,31 @@ export class Migrator {
    * Appends chunks from `items[from]` on into a new pack until it reaches `packSize`: in memory
    * when a pack that size may be held (object tiers), else as a file in the scratch directory.
    */
-  private async buildPack(items: CopyItem[], from: number, packSize: number, probe: CompressionProbe): Promise<BuiltPack> {
+  private async buildPack(items: CopyItem[], from: number, packSize: number, use: { probe: CompressionProbe; source: CopySource; spare: Buffer[] }): Promise<BuiltPack> {
+    const { probe, source, spare } = use
     const packId = asPackId(randomBytes(16).toString('hex'))
     const inMemory = packSize <= MEMORY_PACK_MAX
     const local = join(this.deps.outgoing, `${packId}.pack`)
-    const image = inMemory ? new PackImage(packId) : undefined
+    const image = inMemory ? new PackImage(packId, spare.pop() ?? Buffer.allocUnsafe(packSize + IMAGE_SLACK)) : undefined
     const writer = inMemory ? undefined : await PackWriter.create(local, packId)
     const out = (image ?? writer) as PackImage | PackWriter
     const moved: BuiltPack['moved'] = []
     let i = from
     try {
       while (i < items.length && out.size < packSize) {
-        const item = items[i++] as CopyItem
+        const item = items[i] as CopyItem
         // The next chunks' reads (disk, or a colder tier) overlap this one's hashing and encoding.
-        for (let k = i; k < Math.min(i + READ_AHEAD, items.length); k++) this.deps.chunks.prefetch((items[k] as CopyItem).id)
-        const data = await this.deps.chunks.read(item.id)
-        const encoded = encodeChunk(data, { compress: probe.tryNext })
+        const { raw, stored } = await source.get(i++)
+        // A record stored raw is compressed now if the probe says so; one stored compressed stays.
+        const encoded = stored !== undefined && (stored.codec !== CODEC_NONE || !probe.tryNext) ? stored : encodeChunk(raw, { compress: probe.tryNext })
         probe.record(encoded.codec !== CODEC_NONE)
-        const entry = image !== undefined ? image.append(item.id, encoded, data.length) : await (writer as PackWriter).append(item.id, encoded, data.length)
+        const entry = image !== undefined ? image.append(item.id, encoded, raw.length) : await (writer as PackWriter).append(item.id, encoded, raw.length)
         moved.push({ item, offset: entry.offset, length: entry.length, codec: entry.codec })
       }
       const key = packKey(packId)
       if (image !== undefined) {
         const { data, entries } = image.finish()
-        return { packId, key, source: { data }, size: data.length, entries: entries.length, moved, next: i }
+        return { packId, key, source: { data }, memory: image.memory, size: data.length, entries: entries.length, moved, next: i }
       }
       const { size, entries } = await (writer as PackWriter).finish()
       return { packId, key, source: { file: local }, size, entries: entries.length, moved, next: i }
@@ -526,12 +532,16 @@ const SCRATCH_BYTES = 96 * 1024 * 1024
 
 /** Packs up to this size are built in memory (at most MAX_UPLOADS + 1 of them at a time). */
 const MEMORY_PACK_MAX = 32 * 1024 * 1024
+/** Room past the pack size for the record that crosses it and the trailer (more is allocated if needed). */
+const IMAGE_SLACK = 5 * 1024 * 1024
 
 /** A pack built in memory or in the scratch directory, ready to upload. */
 interface BuiltPack {
   packId: PackId
   key: string
   source: { data: Buffer } | { file: string }
+  /** The memory an in-memory pack was built in (`source.data` is a view of it). */
+  memory?: Buffer
   size: number
   entries: number
   moved: Array<{ item: CopyItem; offset: number; length: number; codec: number }>
@@ -544,13 +554,6 @@ const MAX_PLAN_ERRORS = 1000
 
 /** Sys name prefix of the marks of files being moved: `moving/<ino>` -> destination tier id. */
 const MOVING = 'moving/'
-
-/** A chunk to copy and where it was when the move was planned. */
-interface CopyItem {
-  id: ChunkId
-  from: { pack: PackId; offset: number }
-  rawLength: number
-}
 
 /** Removes a built pack's scratch file, if it has one. */
 async function discard(p: BuiltPack): Promise<void> {
