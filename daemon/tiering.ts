@@ -1,6 +1,7 @@
 import { CronJob } from 'cron'
 import { join } from 'node:path'
 import { TierfsError } from '../src/errors.js'
+import { DEFAULT_MIN_COLD_AGE_MS } from '../src/backup/prune.js'
 import { asTierId, type Ino, type TierId } from '../src/ids.js'
 import type { Logger } from '../src/log.js'
 import type { PolicySet } from '../src/policy/decide.js'
@@ -46,6 +47,7 @@ export class Tiering {
     }, {
       objectPackSize: store.config.migrate.objectPackSize, coldPackSize: store.config.migrate.coldPackSize,
       maxBytesPerPass: store.config.migrate.maxBytesPerPass, compress: true,
+      repackBelow: store.config.migrate.repackBelow, coldMinAgeMs: DEFAULT_MIN_COLD_AGE_MS,
     })
   }
 

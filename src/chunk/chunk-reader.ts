@@ -5,7 +5,7 @@ import type { Tier } from '../tier/tier.js'
 import { Lru } from './lru.js'
 import { Recaller } from './recaller.js'
 import { RECORD_HEADER_SIZE } from './pack-format.js'
-import { fileRandomAccess, packEntryOf, readChunk, readRecord, spanRandomAccess, type RandomAccess, type VerifiedRecord } from './pack-reader.js'
+import { fileRandomAccess, packEntryOf, readChunk, readRecord, readTrailer, spanRandomAccess, type PackEntry, type RandomAccess, type VerifiedRecord } from './pack-reader.js'
 import type { ChunkRecord } from '../meta/types.js'
 
 const MAX_OPEN_PACKS = 64
@@ -125,6 +125,14 @@ export class ChunkReader {
    */
   async readStored(at: Pick<ChunkRecord, 'id' | 'pack' | 'offset' | 'length' | 'rawLength' | 'codec'>): Promise<VerifiedRecord> {
     return readRecord(await this.packAccess(at.pack), packEntryOf(at))
+  }
+
+  /**
+   * The records a pack holds, from its trailer, read as chunks are (a cold pack through a recall:
+   * AGAIN until it is staged).
+   */
+  async packEntries(id: PackId): Promise<PackEntry[]> {
+    return (await readTrailer(await this.packAccess(id))).entries
   }
 
   /** The pack is on a tier read over a network (false for a pack gone from the index). */

@@ -8,7 +8,7 @@ import type { TierSet } from '../tier/tier-set.js'
 import { Chunker, type ChunkerOptions } from './chunker.js'
 import { encodeChunk } from './codec.js'
 import { PackWriter } from './pack-writer.js'
-import type { VerifiedRecord } from './pack-reader.js'
+import type { PackEntry, VerifiedRecord } from './pack-reader.js'
 import { ChunkReader } from './chunk-reader.js'
 import type { Recaller } from './recaller.js'
 import { dataBlocks } from './zero.js'
@@ -93,6 +93,11 @@ export class ChunkStore {
   /** A chunk's record as stored at a known place, verified, not cached (ChunkReader.readStored). */
   readStored(at: Pick<ChunkRecord, 'id' | 'pack' | 'offset' | 'length' | 'rawLength' | 'codec'>): Promise<VerifiedRecord> {
     return this.reader.readStored(at)
+  }
+
+  /** The records a pack holds, from its trailer (ChunkReader.packEntries). */
+  packEntries(id: PackId): Promise<PackEntry[]> {
+    return this.reader.packEntries(id)
   }
 
   /** Whether a pack is read over a network (ChunkReader.isRemote). */

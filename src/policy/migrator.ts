@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { TierfsError } from '../errors.js'
+import { isCode, TierfsError } from '../errors.js'
 import { asIno, asPackId, type ChunkId, type Ino, type PackId, type TierId } from '../ids.js'
 import { packKey } from '../chunk/chunk-store.js'
 import { CODEC_NONE, encodeChunk } from '../chunk/codec.js'
 import { PackWriter } from '../chunk/pack-writer.js'
-import { readTrailer, type RandomAccess } from '../chunk/pack-reader.js'
+import { readTrailer, type PackEntry, type RandomAccess } from '../chunk/pack-reader.js'
 import type { Logger } from '../log.js'
 import type { Meta } from '../meta/meta.js'
 import type { PackRecord } from '../meta/types.js'
@@ -27,15 +27,20 @@ export interface MigratorConfig {
   maxBytesPerPass: number
   /** Compress chunks written to object and cold tiers (bytes there cost money). */
   compress: boolean
+  /** A pack off the write tier whose live bytes fall below this fraction of its size is repacked. */
+  repackBelow: number
+  /** Cold packs younger than this are not repacked (an archive deleted early is billed as if kept). */
+  coldMinAgeMs: number
 }
 
 export type MigratorDeps = {
   meta: Meta
   /**
    * Verified chunk reads, from whatever tier holds them (CopyChunks: cached reads and prefetches,
-   * records as stored); `forgetPack` closes a freed pack's cached access.
+   * records as stored); `forgetPack` closes a freed pack's cached access; `packEntries` lists a
+   * pack's records from its trailer; packs on `writeTier` are prune's to repack.
    */
-  chunks: CopyChunks & { forgetPack(id: PackId): void }
+  chunks: CopyChunks & { forgetPack(id: PackId): void; packEntries(id: PackId): Promise<PackEntry[]>; readonly writeTier: TierId }
   tiers: TierSet
   /** The namespace lock: freeing a pack re-checks references under it, so no seal interleaves. */
   lock: Mutex
@@ -62,6 +67,10 @@ export interface PassReport {
   pointChunksMoved: number
   /** Their uncompressed bytes. */
   pointBytesMoved: number
+  /** Sparse packs off the write tier whose live chunks were copied into new packs on their tier. */
+  packsRepacked: number
+  /** Sparse cold packs waiting for the recall a repack of them started. */
+  repacksWaiting: number
   errors: Array<{ path?: string; message: string }>
 }
 
@@ -167,6 +176,7 @@ export class Migrator {
     }
     await this.moveFiles(moves.map((m) => ({ ino: m.ino, path: m.path, to: m.to as TierId })), report, set, nowMs)
     await this.movePointData(set, nowMs, bytes, report)
+    await this.repackSparse(nowMs, bytes + report.pointBytesMoved, report)
     await this.freeDeadPacks(report)
     return { ...report, planned: [...moves, ...deletes] }
   }
@@ -233,6 +243,49 @@ export class Migrator {
   /** Removes what failed or interrupted moves left behind (see stray-objects.ts). */
   async clearStrays(): Promise<void> {
     await clearStrays(this.deps.meta, this.deps.tiers, this.deps.log)
+  }
+
+  /**
+   * Repacks sparse packs off the write tier (the write tier's are prune's): a sealed pack whose
+   * live bytes fell below `repackBelow` of its size has its live chunks copied into new packs on
+   * its own tier (copy -> verify -> commit, a compare-and-set per chunk, as any move), after which
+   * no live chunk points into it and it is freed (at once on object tiers; prune frees dead cold
+   * packs). Within what is left of the pass's byte budget (`spent` so far). A cold pack is listed
+   * and read through recalls: the pass that first wants it starts them and counts it waiting; a
+   * later pass finds it staged.
+   */
+  async repackSparse(nowMs: number, spent: number, report: PassReport): Promise<void> {
+    const { meta, tiers, chunks } = this.deps
+    const sparse: PackRecord[] = []
+    for await (const p of meta.packs()) {
+      if (p.state !== 'sealed' || p.liveBytes === 0 || p.tier === chunks.writeTier || !tiers.has(p.tier)) continue
+      if (p.liveBytes >= p.size * this.config.repackBelow) continue
+      if (tiers.kindOf(p.tier) === 'cold' && nowMs - p.createdMs < this.config.coldMinAgeMs) continue
+      sparse.push(p)
+    }
+    for (const p of sparse) {
+      if (spent >= this.config.maxBytesPerPass) break
+      try {
+        const entries = await chunks.packEntries(p.id)
+        const recs = await meta.getChunks(entries.map((e) => e.id))
+        const items: CopyItem[] = []
+        for (const [k, e] of entries.entries()) {
+          const r = recs[k]
+          if (r !== undefined && r.pack === p.id && r.offset === e.offset && r.refs > 0) {
+            items.push({ id: r.id, from: { pack: p.id, offset: r.offset }, length: r.length, rawLength: r.rawLength, codec: r.codec })
+          }
+        }
+        // No live record in its trailer (the counts disagree) is fsck's to report, not a repack.
+        if (items.length === 0) continue
+        await this.copyTo(p.tier, items, report)
+        spent += p.liveBytes
+        report.packsRepacked++
+        await this.freeIfDead(p.id, report)
+      } catch (err) {
+        if (isCode(err, 'AGAIN')) report.repacksWaiting++
+        else report.errors.push({ message: `repacking sparse pack ${p.id} on ${p.tier}: ${(err as Error).message}` })
+      }
+    }
   }
 
   /**
@@ -563,6 +616,6 @@ async function discard(p: BuiltPack): Promise<void> {
 function emptyReport(): PassReport {
   return {
     filesMoved: 0, bytesMoved: 0, chunksCopied: 0, packsWritten: 0, packsFreed: 0, bytesFreed: 0, filesDeleted: 0, chunksHeldWarm: 0,
-    pointChunksMoved: 0, pointBytesMoved: 0, errors: [],
+    pointChunksMoved: 0, pointBytesMoved: 0, packsRepacked: 0, repacksWaiting: 0, errors: [],
   }
 }

@@ -144,6 +144,8 @@ export function parseConfig(text: string, source: string): StoreConfig {
       throw new TierfsError('CONFIG', `${source}: ${key} must be a cron expression of 5 or 6 fields (seconds first), e.g. "0 30 3 * * *", or "" for none`)
     }
   }
+  const below = cfg.migrate.repackBelow
+  if (!(below >= 0 && below <= 1)) throw new TierfsError('CONFIG', `${source}: migrate.repackBelow must be a fraction from 0 to 1 (0: never repack)`)
   if (cfg.format !== 1) throw new TierfsError('CONFIG', `${source}: format ${String(cfg.format)} is not supported (this tierfs reads format 1)`)
   return cfg
 }

@@ -88,7 +88,7 @@ export async function runPlan(files: number, log: (m: string) => void): Promise<
         meta, chunks: store.chunks, tiers: store.tiers, lock: new Mutex(), outgoing: join(dir, 'block/outgoing'), log: silentLogger,
         deleteFile: async () => undefined, setTier: async () => undefined,
       }
-      const migrator = new Migrator(deps, { objectPackSize: 32 << 20, coldPackSize: 256 << 20, maxBytesPerPass: Number.MAX_SAFE_INTEGER, compress: true })
+      const migrator = new Migrator(deps, { objectPackSize: 32 << 20, coldPackSize: 256 << 20, maxBytesPerPass: Number.MAX_SAFE_INTEGER, compress: true, repackBelow: 0.5, coldMinAgeMs: 0 })
       gc()
       await writeFile('/proc/self/clear_refs', '5').catch(() => undefined)
       const before = await memKb()

@@ -28,6 +28,7 @@ t.test('mistakes are refused with the field named', async (t) => {
     [{ chunker: { minSize: 4096, avgSize: 2048 } }, /chunker: need/],
     [{ prune: { schedule: 'every night' } }, /prune\.schedule must be a cron expression/],
     [{ migrate: { schedule: '61 * * * * *' } }, /migrate\.schedule must be a cron expression/],
+    [{ migrate: { repackBelow: 1.5 } }, /migrate\.repackBelow must be a fraction from 0 to 1/],
     [{ checkpoint: { target: 'block' } }, /checkpoint\.target must be/],
     [{ targets: { object: { type: 's3', bucket: 'b', region: 'r' } } }, /the names block, object and cold are the store's own tiers/],
     [{ format: 2 }, /format 2 is not supported/],

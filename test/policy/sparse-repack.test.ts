@@ -1,0 +1,97 @@
+import t from 'tap'
+import { Tiering } from '../../daemon/tiering.js'
+import { prune } from '../../src/backup/prune.js'
+import type { PackRecord } from '../../src/meta/types.js'
+import { silentLogger } from '../../src/log.js'
+import { PolicySet } from '../../src/policy/decide.js'
+import { parsePolicyFile } from '../../src/policy/policy-file.js'
+import { det, fsckReport, PRUNE_CONFIG, pruneDeps, putFile, readWhole } from '../backup/prune-fixture.js'
+import { removeFixture, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
+
+const KiB = 1024
+const DAY = 86_400_000
+
+const POLICIES = new PolicySet(parsePolicyFile([
+  'name: hb', 'match: { path: "/hb/**" }', 'tiers:', '  - { tier: block, days: 5 }', '  - { tier: object }', 'then: keep', '',
+].join('\n'), 'hb.yaml'))
+
+async function packsOn(fx: VfsFixture, tier: string): Promise<PackRecord[]> {
+  const out: PackRecord[] = []
+  for await (const p of fx.store.meta.packs()) if (p.tier === tier) out.push(p)
+  return out
+}
+
+t.test('a sparse pack on the object tier is repacked by the next pass and freed; its live data reads back', async (t) => {
+  const fx = await vfsStore(PRUNE_CONFIG)
+  t.teardown(async () => { await fx.close().catch(() => undefined); await removeFixture(fx) })
+  const t0 = Date.now()
+  const clock = { now: t0 }
+  const tiering = new Tiering({ store: fx.store, vfs: fx.vfs, log: silentLogger, policies: () => POLICIES, nowMs: () => clock.now })
+  await fx.vfs.mkdir('/hb', 0o755, ROOT_CALLER)
+  const files = ['a', 'b', 'c', 'd'].map((n) => ({ path: `/hb/${n}`, data: det(`sparse-${n}`, 300 * KiB) }))
+  for (const f of files) await putFile(fx, f.path, f.data)
+
+  clock.now = t0 + 6 * DAY
+  const first = await tiering.apply()
+  t.same(first.errors, [])
+  t.equal(first.filesMoved, 4)
+  const [old, ...more] = await packsOn(fx, 'object')
+  t.equal(more.length, 0, 'one object pack holds the four files')
+  const oldPack = old as PackRecord
+
+  // Three files go; once their versions are collected the object pack is a quarter live.
+  for (const f of files.slice(1)) await fx.vfs.unlink(f.path)
+  const pruned = await prune(pruneDeps(fx), { dryRun: false, retention: new Map(), nowMs: clock.now, historyWindowMs: 0 })
+  t.equal(pruned.packsSparse, 1, 'prune leaves the sparse object pack to the migrator')
+  const sparse = await fx.store.meta.getPack(oldPack.id) as PackRecord
+  t.ok(sparse.liveBytes > 0 && sparse.liveBytes < sparse.size / 2, `live ${sparse.liveBytes} of ${sparse.size} bytes`)
+
+  clock.now = t0 + 7 * DAY
+  const second = await tiering.apply()
+  t.same(second.errors, [])
+  t.equal(second.packsRepacked, 1)
+  t.equal(second.packsFreed, 1, 'the sparse pack is freed once its live chunks moved')
+  t.equal(await fx.store.meta.getPack(oldPack.id), undefined, 'its record is gone')
+  t.equal(await fx.store.tiers.get(oldPack.tier).head(oldPack.key), undefined, 'and its object')
+  const [now, ...others] = await packsOn(fx, 'object')
+  t.equal(others.length, 0)
+  const fresh = now as PackRecord
+  t.equal(fresh.liveBytes, sparse.liveBytes, 'the new pack holds exactly the live bytes')
+  t.ok(fresh.size < sparse.size / 2, `new pack ${fresh.size} bytes, was ${sparse.size}`)
+  t.ok((await readWhole(fx, '/hb/a')).equals((files[0] as { data: Buffer }).data), 'the file left reads back exact')
+  t.same(await fsckReport(fx), { ok: true, problems: [] })
+
+  const third = await tiering.apply()
+  t.equal(third.packsRepacked, 0, 'a dense pack is left alone')
+})
+
+t.test('a sparse cold pack is repacked only past the minimum storage age of an archive', async (t) => {
+  const fx = await vfsStore(PRUNE_CONFIG)
+  t.teardown(async () => { await fx.close().catch(() => undefined); await removeFixture(fx) })
+  const cold = new PolicySet(parsePolicyFile([
+    'name: archive', 'match: { path: "/arch/**" }', 'tiers:', '  - { tier: block, days: 1 }', '  - { tier: cold }', 'then: keep', '',
+  ].join('\n'), 'archive.yaml'))
+  const t0 = Date.now()
+  const clock = { now: t0 }
+  const tiering = new Tiering({ store: fx.store, vfs: fx.vfs, log: silentLogger, policies: () => cold, nowMs: () => clock.now })
+  await fx.vfs.mkdir('/arch', 0o755, ROOT_CALLER)
+  const keep = det('cold-keep', 200 * KiB)
+  await putFile(fx, '/arch/keep', keep)
+  await putFile(fx, '/arch/gone', det('cold-gone', 600 * KiB))
+  clock.now = t0 + 2 * DAY
+  t.equal((await tiering.apply()).filesMoved, 2)
+  await fx.vfs.unlink('/arch/gone')
+  await prune(pruneDeps(fx), { dryRun: false, retention: new Map(), nowMs: clock.now, historyWindowMs: 0 })
+  const [pack] = await packsOn(fx, 'cold')
+  t.ok(pack !== undefined && pack.liveBytes < pack.size / 2, 'the cold pack is sparse')
+
+  clock.now = t0 + 30 * DAY
+  t.equal((await tiering.apply()).packsRepacked, 0, 'a 30-day-old archive is kept as it is')
+  clock.now = t0 + 91 * DAY
+  const r = await tiering.apply()
+  t.same(r.errors, [])
+  t.equal(r.packsRepacked, 1, 'past 90 days it is repacked')
+  t.equal(await fx.store.meta.getPack((pack as PackRecord).id), undefined, 'and freed')
+  t.ok((await readWhole(fx, '/arch/keep')).equals(keep))
+  t.same(await fsckReport(fx), { ok: true, problems: [] })
+})
