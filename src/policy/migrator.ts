@@ -407,9 +407,10 @@ export class Migrator {
   /**
    * Copies chunks into new packs on `dest`, verifies each upload and commits the new locations.
    * Packs are built one at a time (reading and encoding chunks is work on this thread) while up to
-   * `uploads` finished ones travel, so building overlaps the network; packs held at once (in
-   * memory, or as scratch files for big cold packs) are at most uploads + 1, within
-   * SCRATCH_BYTES. Each pack's commit stands alone. Each move is a
+   * `uploads` finished ones travel, so building overlaps the network. An upload's slot is free once
+   * its bytes are sent: its verify and commit go on while the next pack travels. In-memory packs
+   * held at once are at most uploads + 1, within SCRATCH_BYTES (scratch files of big cold packs
+   * may outlive their slot by a verify, a HEAD). Each pack's commit stands alone. Each move is a
    * compare-and-set on the chunk's location when it was read, so a chunk that a seal or repack
    * relocated meanwhile stays where they put it. The first failure stops the building; uploads
    * under way finish (or fail) before it is thrown. `moved` adds up the chunks (and their
@@ -420,7 +421,9 @@ export class Migrator {
     const packSize = this.deps.tiers.kindOf(dest) === 'cold' ? this.config.coldPackSize : this.config.objectPackSize
     const uploads = Math.max(1, Math.min(MAX_UPLOADS, tier.capabilities.maxConnections, Math.floor(SCRATCH_BYTES / packSize)))
     await mkdir(this.deps.outgoing, { recursive: true })
+    // Uploads in flight (each holds a slot until its put returns) and whole ships (verify, commit).
     const running = new Set<Promise<void>>()
+    const shipping = new Set<Promise<void>>()
     const probe = new CompressionProbe(this.config.compress)
     const source = new CopySource(items, this.deps.chunks, READ_AHEAD)
     // Memory of packs shipped, for the next ones (in-memory packs only; see PackImage).
@@ -436,14 +439,23 @@ export class Migrator {
           await discard(built)
           break
         }
-        const shipping: Promise<void> = this.ship(tier, built, report, moved)
-          .then(() => { if (built.memory !== undefined) spare.push(built.memory) })
+        let release = (): void => undefined
+        const upload: Promise<void> = new Promise<void>((done) => { release = done }).finally(() => running.delete(upload))
+        running.add(upload)
+        // The next upload starts once this one's bytes are sent; its verify and commit go on meanwhile.
+        const ship: Promise<void> = this.ship(tier, built, report, moved, () => {
+          if (built.memory !== undefined) spare.push(built.memory)
+          release()
+        })
           .catch((err: unknown) => { failed ??= { err } })
-          .finally(() => running.delete(shipping))
-        running.add(shipping)
+          .finally(() => {
+            release()
+            shipping.delete(ship)
+          })
+        shipping.add(ship)
       }
     } finally {
-      await Promise.all(running)
+      await Promise.all(shipping)
     }
     if (failed !== undefined) throw failed.err
   }
@@ -488,8 +500,11 @@ export class Migrator {
     }
   }
 
-  /** Uploads a built pack (noted first), verifies it and commits it; removes the local file. */
-  private async ship(tier: ReturnType<TierSet['get']>, p: BuiltPack, report: PassReport, moved: { chunks: number; bytes: number }): Promise<void> {
+  /**
+   * Uploads a built pack (noted first), verifies it and commits it; removes the local file.
+   * `uploaded` is called once the put has returned: the pack's memory is no longer read.
+   */
+  private async ship(tier: ReturnType<TierSet['get']>, p: BuiltPack, report: PassReport, moved: { chunks: number; bytes: number }, uploaded: () => void): Promise<void> {
     const { meta } = this.deps
     let noted = false
     let committed = false
@@ -497,6 +512,7 @@ export class Migrator {
       await noteStray(meta, tier.id, p.key)
       noted = true
       await tier.put(p.key, p.source)
+      uploaded()
       await verifyUpload(tier, p.key, p.size, p.entries)
       const rec: PackRecord = { id: p.packId, tier: tier.id, key: p.key, state: 'sealed', size: p.size, liveBytes: 0, chunkCount: p.entries, createdMs: Date.now() }
       const txn = meta.begin().putPack(rec).deleteSys(strayName(tier.id, p.key))
@@ -581,7 +597,7 @@ const READ_AHEAD = 3
 /** Packs uploaded at once by one move (bounded again by the tier's maxConnections). */
 const MAX_UPLOADS = 4
 /** Memory or scratch space a move may use for packs being uploaded: uploads * pack size stays within it. */
-const SCRATCH_BYTES = 96 * 1024 * 1024
+const SCRATCH_BYTES = 128 * 1024 * 1024
 
 /** Packs up to this size are built in memory (at most MAX_UPLOADS + 1 of them at a time). */
 const MEMORY_PACK_MAX = 32 * 1024 * 1024

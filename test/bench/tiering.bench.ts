@@ -29,10 +29,10 @@ import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import type { Readable } from 'node:stream'
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
-import { log, mustRun, timed, workload } from './bench-run.js'
+import { log, mustRun, timed, timedProc, workload } from './bench-run.js'
 import { describeMachine, machineText } from './machine.js'
 import { median } from './report-table.js'
-import { dropCaches, procMemKb } from './subjects.js'
+import { cpuSeconds, dropCaches, procMemKb } from './subjects.js'
 import { runPlan, type PlanRun } from './tiering-plan-run.js'
 import { S3RVER_KEY, S3rverProcess } from '../support/s3rver-process.js'
 import { tempMount, type TestMount } from '../support/tierfs-mount.js'
@@ -64,6 +64,8 @@ interface Row {
   peerName: string
   /** tierfs / peer must be at least this (speeds: higher is better). */
   target: number
+  /** CPU seconds per run, where measured: tierfs's daemon, the peer's process, and the shared server during each. */
+  cpu?: { tierfs: number[]; peer: number[]; serverTierfs: number[]; serverPeer: number[] }
 }
 
 function fmt(x: number): string {
@@ -95,22 +97,23 @@ function rcloneEnv(endpoint: string): NodeJS.ProcessEnv {
   }
 }
 
-async function rclone(args: string[], endpoint: string): Promise<number> {
-  const { execFile } = await import('node:child_process')
-  const t0 = performance.now()
-  await new Promise<void>((ok, fail) => {
-    execFile('rclone', args, { env: rcloneEnv(endpoint), maxBuffer: 16 * MiB }, (err, _out, stderr) => {
-      if (err !== null) fail(new Error(`rclone ${args.join(' ')}: ${err.message}\n${stderr}`))
-      else ok()
-    })
-  })
-  return (performance.now() - t0) / 1000
+/** Runs rclone; its wall and CPU seconds. */
+async function rclone(args: string[], endpoint: string, tmp: string): Promise<{ seconds: number; cpuS: number }> {
+  const r = await timedProc('rclone', args, { env: rcloneEnv(endpoint), tmp })
+  return { seconds: r.seconds, cpuS: r.cpuS }
 }
 
 async function cli(m: TestMount, args: string[]): Promise<string> {
   const r = await m.cli(args)
   if (r.code !== 0) throw new Error(`tierfs ${args.join(' ')}: exit ${r.code}: ${r.stderr}${r.stdout}`)
   return r.stdout
+}
+
+/** Starts counting the CPU time of these processes; the returned function gives each one's seconds since. */
+async function cpuOf(pids: Array<number | undefined>): Promise<() => Promise<number[]>> {
+  const read = (): Promise<number[]> => Promise.all(pids.map(async (pid) => (pid === undefined ? undefined : await cpuSeconds(pid)) ?? Number.NaN))
+  const before = await read()
+  return async () => (await read()).map((x, i) => x - (before[i] as number))
 }
 
 /** `tierfs policy apply` with the clock at `offset`; seconds, and the pass report. */
@@ -137,24 +140,34 @@ async function migrateRows(opts: Options, s3: S3rverProcess, base: string, rows:
     await writePolicy(m, 'hbase', chainPolicy({ name: 'hbase', path: '/hbase/**', object: 's3-bench', then: 'keep' }))
     await cli(m, ['policy', 'reload', m.mnt])
     const bytes = files * size
+    const cpus: NonNullable<Row['cpu']> = { tierfs: [], peer: [], serverTierfs: [], serverPeer: [] }
+    rows.migrate.cpu = cpus
     for (let rep = 0; rep < opts.reps; rep++) {
       const order = rep % 2 === 0 ? ['tierfs', 'rclone'] : ['rclone', 'tierfs']
       for (const who of order) {
         await dropCaches()
         if (who === 'tierfs') {
           log(`run ${rep + 1}/${opts.reps}: tierfs migrate ${bytes / MiB} MiB block -> s3rver`)
+          const cpu = await cpuOf([await m.pid(), s3.pid])
           const r = await timedApply(m, '6d')
+          const [daemonCpu = Number.NaN, serverCpu = Number.NaN] = await cpu()
           if (r.report.filesMoved !== files || r.report.errors.length > 0) throw new Error(`migration incomplete: ${JSON.stringify(r.report)}`)
           rows.migrate.tierfs.push(bytes / MiB / r.seconds)
-          log(`  ${r.seconds.toFixed(1)} s; moving back to block (not timed)`)
+          cpus.tierfs.push(daemonCpu)
+          cpus.serverTierfs.push(serverCpu)
+          log(`  ${r.seconds.toFixed(1)} s, daemon ${daemonCpu.toFixed(1)} cpu-s, s3rver ${serverCpu.toFixed(1)} cpu-s; moving back to block (not timed)`)
           const back = await timedApply(m, '0d')
           if (back.report.filesMoved !== files) throw new Error(`move back incomplete: ${JSON.stringify(back.report)}`)
         } else {
           log(`run ${rep + 1}/${opts.reps}: rclone copy ${bytes / MiB} MiB -> s3rver`)
-          const seconds = await rclone(['copy', src, `s3:rclone-migrate/run${rep}`, '--no-check-dest', '--s3-no-check-bucket'], s3.endpoint)
+          const cpu = await cpuOf([s3.pid])
+          const { seconds, cpuS } = await rclone(['copy', src, `s3:rclone-migrate/run${rep}`, '--no-check-dest', '--s3-no-check-bucket'], s3.endpoint, base)
+          const [serverCpu = Number.NaN] = await cpu()
           rows.migrate.peer.push(bytes / MiB / seconds)
-          log(`  ${seconds.toFixed(1)} s`)
-          await rclone(['purge', `s3:rclone-migrate/run${rep}`], s3.endpoint)
+          cpus.peer.push(cpuS)
+          cpus.serverPeer.push(serverCpu)
+          log(`  ${seconds.toFixed(1)} s, rclone ${cpuS.toFixed(1)} cpu-s, s3rver ${serverCpu.toFixed(1)} cpu-s`)
+          await rclone(['purge', `s3:rclone-migrate/run${rep}`], s3.endpoint, base)
         }
       }
     }
@@ -285,6 +298,10 @@ async function main(): Promise<void> {
         `| \`policy plan\` over ${plan.files.toLocaleString('en-US')} files (migrator.plan in-process; metadata written through the Meta API in ${plan.buildSeconds.toFixed(0)} s) | ${plan.planSeconds.toFixed(1)} s (${Math.round(plan.files / plan.planSeconds).toLocaleString('en-US')} files/s), peak RSS ${Math.round(plan.peakRssKb / 1024)} MiB (${Math.round(plan.rssBeforeKb / 1024)} MiB before) | — | — | — |`,
       ]),
       '',
+      ...(rows.migrate.cpu === undefined || rows.migrate.cpu.tierfs.length === 0 ? [] : [
+        `CPU seconds per migration run (median): tierfs daemon ${cell(rows.migrate.cpu.tierfs, 'cpu-s')}, s3rver meanwhile ${cell(rows.migrate.cpu.serverTierfs, 'cpu-s')}; ` +
+        `rclone ${cell(rows.migrate.cpu.peer, 'cpu-s')}, s3rver meanwhile ${cell(rows.migrate.cpu.serverPeer, 'cpu-s')}.`,
+      ]),
       ...(ranged.length === 0 ? [] : [`The read row's packs fetched the way tierfs fetches them (one ranged GetObject per MiB, 3 at a time, no tierfs): ${cell(ranged, 'MiB/s')}.`]),
       `tierfs daemon peak RSS over the read rows: ${Math.round(daemonPeakRssKb / 1024)} MiB.`,
       ...(plan === undefined ? [] : [`The plan found ${plan.planned.toLocaleString('en-US')} files to act on: ${plan.rows.map((r) => `${r.policy} ${r.transition} ${r.files.toLocaleString('en-US')}`).join('; ')}.`]),

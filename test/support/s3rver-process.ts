@@ -46,6 +46,11 @@ export class S3rverProcess {
 
   private constructor(readonly dir: string) {}
 
+  /** The server's process id while it runs (benchmarks read its CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
+
   static async start(opts: { buckets?: string[] } = {}): Promise<S3rverProcess> {
     const s = new S3rverProcess(await mkdtemp(join(tmpdir(), 'tierfs-s3rver-')))
     try {
