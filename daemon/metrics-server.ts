@@ -27,8 +27,8 @@ export async function serveMetrics(port: number, figures: FigureSource): Promise
   const tierObjects = g('tier_objects', 'packs per tier', ['tier'])
   const tierOps = g('tier_operations', 'backend operations per tier and operation', ['tier', 'op'])
   const tierErrors = g('tier_errors', 'backend errors per tier and operation', ['tier', 'op'])
-  const migr = g('migration', 'policy passes, failures, running, recalls in flight', ['figure'])
-  const cache = g('read_cache', 'chunk read cache hits and misses', ['figure'])
+  const migr = g('migration', 'policy passes, failed passes, files pending, pass running, recalls in flight', ['figure'])
+  const cache = g('read_cache', 'chunk read cache hits, misses, bytes held and hit rate', ['figure'])
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end()
@@ -49,10 +49,10 @@ export async function serveMetrics(port: number, figures: FigureSource): Promise
           }
         }
         const m = (f.migrations ?? {}) as Record<string, unknown>
-        for (const k of ['passes', 'failures', 'recallsInFlight']) migr.set({ figure: k }, Number(m[k] ?? 0))
+        for (const k of ['passes', 'failures', 'pending', 'recallsInFlight']) migr.set({ figure: k }, Number(m[k] ?? 0))
         migr.set({ figure: 'running' }, m.running === true ? 1 : 0)
         const c = (f.readCache ?? {}) as Record<string, unknown>
-        for (const k of ['hits', 'misses', 'bytes']) cache.set({ figure: k }, Number(c[k] ?? 0))
+        for (const k of ['hits', 'misses', 'bytes', 'hitRate']) cache.set({ figure: k }, Number(c[k] ?? 0))
         res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics())
       } catch (err) {
         res.writeHead(500).end(String((err as Error).message))

@@ -27,6 +27,13 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
   for (const [tier, t] of Object.entries((s.tiers ?? {}) as Record<string, { bytes: number; objects: number }>)) {
     lines.push(`tier ${tier.padEnd(9)} ${(t.bytes / MIB).toFixed(1)} MiB in ${t.objects} objects`)
   }
+  const m = s.migrations as { passes: number; failures: number; running: boolean; pending: number; recallsInFlight: number } | undefined
+  if (m !== undefined) {
+    lines.push(`migrations     ${m.running ? 'a pass running' : 'idle'}, ${m.pending} files pending, ${m.passes} passes, ${m.failures} failed`)
+    lines.push(`recalls        ${m.recallsInFlight} in flight`)
+  }
+  const c = s.readCache as { hits: number; misses: number; bytes: number; hitRate: number } | undefined
+  if (c !== undefined) lines.push(`read cache     ${(c.hitRate * 100).toFixed(1)}% hits (${c.hits} hits, ${c.misses} misses), ${(c.bytes / MIB).toFixed(1)} MiB held`)
   out(lines.join('\n') + '\n')
   return 0
 }
