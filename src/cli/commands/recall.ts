@@ -1,6 +1,7 @@
 import { TierfsError } from '../../errors.js'
 import { parseArgs } from '../args.js'
 import { callMount } from '../daemon-client.js'
+import { Progress } from '../progress.js'
 import { inMount } from './migrate.js'
 
 export const usage = 'tierfs recall PATH... [-r] [--wait]'
@@ -9,7 +10,8 @@ export const usage = 'tierfs recall PATH... [-r] [--wait]'
 const MAX_POLL_MS = 30_000
 
 /**
- * Starts recalls of the cold data of files or trees (batched per pack); --wait until all is warm.
+ * Starts recalls of the cold data of files or trees (batched per pack); --wait until all is warm,
+ * with a progress bar of packs warm on stderr.
  * The wait is a loop of short requests, not one request held open for the hours an archive
  * recall may take; each asks again for any recall that failed or expired meanwhile.
  */
@@ -21,9 +23,16 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
     paths, recursive: args.flags.has('-r') || args.flags.has('--recursive'),
   })
   let r = await ask()
-  for (let pause = 1000; args.flags.has('--wait') && r.warm < r.packs; pause = Math.min(MAX_POLL_MS, Math.ceil(pause * 1.5))) {
-    await new Promise((ok) => setTimeout(ok, pause))
-    r = await ask()
+  if (args.flags.has('--wait') && r.warm < r.packs) {
+    const bar = new Progress(`recalling ${r.files} files:`)
+    const started = Date.now()
+    for (let pause = 1000; r.warm < r.packs; pause = Math.min(MAX_POLL_MS, Math.ceil(pause * 1.5))) {
+      bar.update(r.warm, r.packs, `packs warm, ${Math.round((Date.now() - started) / 1000)} s`)
+      await new Promise((ok) => setTimeout(ok, pause))
+      r = await ask()
+    }
+    bar.update(r.warm, r.packs, `packs warm, ${Math.round((Date.now() - started) / 1000)} s`)
+    bar.end()
   }
   out(args.flags.has('--json') ? JSON.stringify(r) + '\n' : `${r.files} files, ${r.packs} cold packs, ${r.warm} warm${r.warm < r.packs ? ' (recalling)' : ''}\n`)
   return 0
