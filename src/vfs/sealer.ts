@@ -292,7 +292,8 @@ export class Sealer {
         if (attrs === undefined) gone.deleteInode(r.node.ino)
         continue
       }
-      txn.putInode({ ...attrs, size: r.size, blocks: r.blocks, mtimeNs: r.node.mtimeNs, ctimeNs: r.node.ctimeNs })
+      // Its data is now on the write tier (chunks held colder were stored again there).
+      txn.putInode({ ...attrs, size: r.size, blocks: r.blocks, mtimeNs: r.node.mtimeNs, ctimeNs: r.node.ctimeNs, tier: this.deps.chunks.writeTier })
     }
     return gone
   }

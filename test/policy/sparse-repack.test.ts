@@ -5,7 +5,8 @@ import type { PackRecord } from '../../src/meta/types.js'
 import { silentLogger } from '../../src/log.js'
 import { PolicySet } from '../../src/policy/decide.js'
 import { parsePolicyFile } from '../../src/policy/policy-file.js'
-import { det, fsckReport, PRUNE_CONFIG, pruneDeps, putFile, readWhole } from '../backup/prune-fixture.js'
+import { O_RDWR } from '../../src/vfs/vfs.js'
+import { det, fsckReport, PRUNE_CONFIG, pruneDeps, putFile, readWhole, sealAllNow } from '../backup/prune-fixture.js'
 import { removeFixture, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
 
 const KiB = 1024
@@ -94,4 +95,35 @@ t.test('a sparse cold pack is repacked only past the minimum storage age of an a
   t.equal(await fx.store.meta.getPack((pack as PackRecord).id), undefined, 'and freed')
   t.ok((await readWhole(fx, '/arch/keep')).equals(keep))
   t.same(await fsckReport(fx), { ok: true, problems: [] })
+})
+
+t.test('a file on the object tier written again is sealed onto block, and says so', async (t) => {
+  const fx = await vfsStore(PRUNE_CONFIG)
+  t.teardown(async () => { await fx.close().catch(() => undefined); await removeFixture(fx) })
+  const t0 = Date.now()
+  const clock = { now: t0 }
+  const tiering = new Tiering({ store: fx.store, vfs: fx.vfs, log: silentLogger, policies: () => POLICIES, nowMs: () => clock.now })
+  await fx.vfs.mkdir('/hb', 0o755, ROOT_CALLER)
+  const data = det('write-back', 300 * KiB)
+  await putFile(fx, '/hb/f', data)
+  clock.now = t0 + 6 * DAY
+  t.equal((await tiering.apply()).filesMoved, 1)
+  const ino = await fx.vfs.resolve('/hb/f')
+  t.equal((await fx.store.meta.getInode(ino))?.tier, 'object')
+
+  const fh = await fx.vfs.open('/hb/f', O_RDWR, ROOT_CALLER)
+  const patch = Buffer.from('written again')
+  await fx.vfs.write(fh, patch, 1000)
+  await fx.vfs.release(fh)
+  await sealAllNow(fx)
+  patch.copy(data, 1000)
+  t.equal((await fx.store.meta.getInode(ino))?.tier, 'block', 'the inode says block')
+  const map = await fx.store.meta.getFileMap(ino)
+  const tiers = new Set<string>()
+  for (const e of map?.kind === 'extents' ? map.extents : []) {
+    const c = await fx.store.meta.getChunk(e.id)
+    tiers.add((await fx.store.meta.getPack(c?.pack as PackRecord['id']))?.tier ?? 'none')
+  }
+  t.same([...tiers], ['block'], 'and every chunk of it is on block')
+  t.ok((await readWhole(fx, '/hb/f')).equals(data), 'the contents are the patched file')
 })
