@@ -206,7 +206,10 @@ export class Daemon {
     return prune({
       meta: store.meta, chunks: store.chunks, tiers: store.tiers, packSize: store.config.packSize,
       invalidateViews: () => vfs.views.invalidate(), log: this.log,
-    }, { dryRun, retention, nowMs: this.nowMs(), historyWindowMs: store.config.history.windowHours * 3_600_000 })
+    }, {
+      dryRun, retention, nowMs: this.nowMs(), historyWindowMs: store.config.history.windowHours * 3_600_000,
+      packLiveThreshold: store.config.migrate.repackBelow,
+    })
   }
 
   private async handle(req: ControlRequest): Promise<unknown> {

@@ -40,11 +40,13 @@ export function isItemMissing(err: unknown): boolean {
  * Maps any failure of a @aws-sdk/client-glacier call to a TierfsError:
  * - ResourceNotFoundException for the vault -> IO naming the target and the vault; for an
  *   archive, upload or job -> NOT_FOUND (callers decide what that means: a delete succeeds);
- * - 401/403 and authentication codes -> IO "access denied" pointing at the AWS_* environment;
+ * - 401/403 and authentication codes, or no credentials found -> IO "access denied" pointing at
+ *   the AWS_* environment, without the service's text or the raw error (they can echo the access
+ *   key id and the string that was signed, which the log would then write out);
  * - throttling, timeouts, 408/429/5xx and transport failures (no HTTP status) -> IO with
  *   `detail.transient = true`, the mark retry wrappers look for;
  * - anything else -> IO, or the errno mapping for local file errors (a missing source file).
- * The service's message is kept only as `cause`: it can echo request details.
+ * Elsewhere the service's message is kept only as `cause`.
  */
 export function mapGlacierError(err: unknown, ctx: GlacierErrorContext): TierfsError {
   if (err instanceof TierfsError) return err
@@ -57,7 +59,7 @@ export function mapGlacierError(err: unknown, ctx: GlacierErrorContext): TierfsE
     const errno = e?.code
     if (e?.name === 'AbortError') return TierfsError.io(`${where}: aborted`, err)
     if (e?.name === 'CredentialsProviderError') {
-      return new TierfsError('IO', `${where}: no AWS credentials for target ${ctx.target} (set AWS_* environment)`, { cause: err, detail })
+      return new TierfsError('IO', `${where}: no AWS credentials for target ${ctx.target} (set AWS_* environment)`, { detail })
     }
     if (isTransportFailure(err) || (e?.name !== undefined && TRANSIENT.has(e.name)) || e?.$metadata !== undefined) {
       return new TierfsError('IO', `${where}: transport error${errno === undefined ? '' : ` ${errno}`}`, { cause: err, detail: { ...detail, transient: true } })
@@ -69,7 +71,7 @@ export function mapGlacierError(err: unknown, ctx: GlacierErrorContext): TierfsE
   }
   if (code === 'ResourceNotFoundException') return new TierfsError('NOT_FOUND', `${where}: not found in vault ${ctx.vault}`, { cause: err, detail })
   if (status === 401 || status === 403 || ACCESS_DENIED.has(code)) {
-    return new TierfsError('IO', `${where}: access denied for target ${ctx.target} (${code}; check AWS_* environment)`, { cause: err, detail })
+    return new TierfsError('IO', `${where}: access denied for target ${ctx.target} (${code}; check AWS_* environment)`, { detail })
   }
   if (TRANSIENT.has(code) || status === 408 || status === 429 || (status !== undefined && status >= 500)) {
     return new TierfsError('IO', `${where}: HTTP ${String(status)} ${code}`, { cause: err, detail: { ...detail, transient: true } })

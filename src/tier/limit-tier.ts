@@ -1,4 +1,4 @@
-import type { ObjectInfo, Tier, Warmth } from './tier.js'
+import type { ObjectInfo, Range, Tier, Warmth } from './tier.js'
 
 export interface LimitOptions {
   /** Operations in flight at most. Default `inner.capabilities.maxConnections`. */
@@ -44,8 +44,8 @@ export class LimitTier implements Tier {
 
   head(key: string): Promise<ObjectInfo | undefined> { return this.run(() => this.inner.head(key)) }
   delete(key: string): Promise<void> { return this.run(() => this.inner.delete(key)) }
-  warmth(key: string): Promise<Warmth> { return this.run(() => this.inner.warmth(key)) }
-  warmup(key: string): Promise<void> { return this.run(() => this.inner.warmup(key)) }
+  warmth(key: string, range?: Range): Promise<Warmth> { return this.run(() => this.inner.warmth(key, range)) }
+  warmup(key: string, range?: Range): Promise<void> { return this.run(() => this.inner.warmup(key, range)) }
   space(): Promise<{ free: number; total: number } | undefined> { return this.inner.space() }
   localPath(key: string): string | undefined { return this.inner.localPath(key) }
 

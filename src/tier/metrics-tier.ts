@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import { TierfsError } from '../errors.js'
-import type { ObjectInfo, Tier, Warmth } from './tier.js'
+import type { ObjectInfo, Range, Tier, Warmth } from './tier.js'
 
 export const TIER_OPS = ['get', 'put', 'head', 'delete', 'list', 'warmth', 'warmup'] as const
 export type TierOp = (typeof TIER_OPS)[number]
@@ -67,8 +67,8 @@ export class MetricsTier implements Tier {
 
   head(key: string): Promise<ObjectInfo | undefined> { return this.measure('head', () => this.inner.head(key)) }
   delete(key: string): Promise<void> { return this.measure('delete', () => this.inner.delete(key)) }
-  warmth(key: string): Promise<Warmth> { return this.measure('warmth', () => this.inner.warmth(key)) }
-  warmup(key: string): Promise<void> { return this.measure('warmup', () => this.inner.warmup(key)) }
+  warmth(key: string, range?: Range): Promise<Warmth> { return this.measure('warmth', () => this.inner.warmth(key, range)) }
+  warmup(key: string, range?: Range): Promise<void> { return this.measure('warmup', () => this.inner.warmup(key, range)) }
   space(): Promise<{ free: number; total: number } | undefined> { return this.inner.space() }
   localPath(key: string): string | undefined { return this.inner.localPath(key) }
 

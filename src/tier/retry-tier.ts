@@ -1,5 +1,5 @@
 import { TierfsError } from '../errors.js'
-import type { ObjectInfo, Tier, Warmth } from './tier.js'
+import type { ObjectInfo, Range, Tier, Warmth } from './tier.js'
 import { isTransient } from './transient.js'
 
 export interface RetryOptions {
@@ -64,8 +64,8 @@ export class RetryTier implements Tier {
 
   head(key: string): Promise<ObjectInfo | undefined> { return this.retry('head', key, () => this.inner.head(key)) }
   delete(key: string): Promise<void> { return this.retry('delete', key, () => this.inner.delete(key)) }
-  warmth(key: string): Promise<Warmth> { return this.retry('warmth', key, () => this.inner.warmth(key)) }
-  warmup(key: string): Promise<void> { return this.retry('warmup', key, () => this.inner.warmup(key)) }
+  warmth(key: string, range?: Range): Promise<Warmth> { return this.retry('warmth', key, () => this.inner.warmth(key, range)) }
+  warmup(key: string, range?: Range): Promise<void> { return this.retry('warmup', key, () => this.inner.warmup(key, range)) }
   space(): Promise<{ free: number; total: number } | undefined> { return this.inner.space() }
   localPath(key: string): string | undefined { return this.inner.localPath(key) }
 

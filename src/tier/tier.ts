@@ -22,6 +22,9 @@ export interface ObjectInfo {
 /** Warmth of one object on a tier that needs warm-up. */
 export type Warmth = 'warm' | 'warming' | 'cold'
 
+/** A byte range of an object. */
+export interface Range { offset: number; length: number }
+
 /**
  * A place where packs live: a local directory, an object store bucket, a cold archive.
  *
@@ -51,10 +54,16 @@ export interface Tier {
   head(key: string): Promise<ObjectInfo | undefined>
   delete(key: string): Promise<void>
   list(prefix: string): AsyncIterable<ObjectInfo>
-  /** Only meaningful when `capabilities.needsWarmup`; others answer 'warm'. */
-  warmth(key: string): Promise<Warmth>
-  /** Starts (or joins) a warm-up of `key`; resolves when it has been requested, not when warm. */
-  warmup(key: string): Promise<void>
+  /**
+   * Only meaningful when `capabilities.needsWarmup`; others answer 'warm'. With `range`, the
+   * warmth of a warm-up of that range (tiers that recall byte ranges; others ignore it).
+   */
+  warmth(key: string, range?: Range): Promise<Warmth>
+  /**
+   * Starts (or joins) a warm-up of `key`, or of `range` of it where the tier recalls byte ranges
+   * (Glacier); resolves when it has been requested, not when warm.
+   */
+  warmup(key: string, range?: Range): Promise<void>
   /** Free and total bytes where the tier can tell (local disks); undefined otherwise. */
   space(): Promise<{ free: number; total: number } | undefined>
   /** Absolute local path of `key` when `capabilities.localFiles`; undefined otherwise. */

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { TierfsError } from '../../src/errors.js'
 import { asTierId } from '../../src/ids.js'
 import { LimitTier } from '../../src/tier/limit-tier.js'
+import { LocalTier } from '../../src/tier/local-tier.js'
 import { MetricsTier } from '../../src/tier/metrics-tier.js'
 import { RetryTier, type RetryOptions } from '../../src/tier/retry-tier.js'
 import { S3Tier, type S3TierOptions } from '../../src/tier/s3-tier.js'
@@ -255,4 +256,20 @@ t.test('composed: metrics outside retry outside limit count logical operations',
   t.equal(s.ops.put.errors, 0)
   t.equal(proxy.seen.filter(puts('c')).length, 3, 'three attempts on the wire')
   t.equal(limit.inFlight, 0)
+})
+
+t.test('composed: a warm-up range reaches the tier through every wrapper', async (t) => {
+  // The recording tier is a local one whose warm-up calls are noted (a range-recalling tier,
+  // Glacier, recalls only that range; see glacier-tier.test.ts).
+  const seen: unknown[][] = []
+  const inner = Object.assign(new LocalTier(asTierId('cold'), scratch), {
+    warmup: async (key: string, range?: unknown) => { seen.push(['warmup', key, range]) },
+    warmth: async (key: string, range?: unknown) => { seen.push(['warmth', key, range]); return 'warming' as const },
+  })
+  const tier = new MetricsTier(new RetryTier(new LimitTier(inner, { maxConcurrent: 2 }), fast))
+  const range = { offset: 1024 * 1024, length: 4096 }
+  await tier.warmup('packs/x.pack', range)
+  t.equal(await tier.warmth('packs/x.pack', range), 'warming')
+  await tier.warmup('packs/y.pack')
+  t.same(seen, [['warmup', 'packs/x.pack', range], ['warmth', 'packs/x.pack', range], ['warmup', 'packs/y.pack', undefined]])
 })
