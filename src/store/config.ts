@@ -41,7 +41,7 @@ export interface StoreConfig {
     coldPackSize: number
     /** Most bytes moved per pass (passes resume where the last stopped). */
     maxBytesPerPass: number
-    /** Packs whose live fraction falls below this are repacked. */
+    /** Packs whose live fraction falls below this are repacked (block: by prune; others: by policy passes); 0: never. */
     repackBelow: number
   }
   /** Cold reads: how long a read waits for a recall before answering EAGAIN. */
@@ -52,8 +52,8 @@ export interface StoreConfig {
   metrics: { port: number }
   /**
    * Periodic checkpoints of the metadata database (src/store/checkpoint.ts), so a new host can
-   * mount the store from the object tier alone (`tierfs recover`). `target`: 'object', 'cold'
-   * or a named target that reads without a recall; `everyHours` 0 turns the schedule off;
+   * mount the store from the object tier alone (`tierfs recover`). `target`: 'object' or a
+   * named target that reads without a recall (never a cold tier); `everyHours` 0 turns the schedule off;
    * `keep` checkpoints are kept; one in `fullEvery` is full, the others are deltas against it.
    */
   checkpoint: { target: string; everyHours: number; keep: number; fullEvery: number }
@@ -134,8 +134,9 @@ export function parseConfig(text: string, source: string): StoreConfig {
     if (t.type !== 'local') throw new TierfsError('CONFIG', `${source}: tiers.${name}.type must be "local" in this version`)
   }
   const ck = cfg.checkpoint
-  if (ck.target === 'block' || (ck.target !== 'object' && ck.target !== 'cold' && !(ck.target in targets))) {
-    throw new TierfsError('CONFIG', `${source}: checkpoint.target must be object, cold or a target defined in targets (not block: checkpoints protect against losing it)`)
+  // Metadata never goes to a cold tier: recovery must read it without waiting hours for a recall.
+  if (ck.target === 'block' || ck.target === 'cold' || (ck.target !== 'object' && (targets[ck.target] === undefined || targets[ck.target]?.type === 'glacier'))) {
+    throw new TierfsError('CONFIG', `${source}: checkpoint.target must be object or an S3, Azure or local target defined in targets (not block: checkpoints protect against losing it; not cold or Glacier: metadata never goes to a cold tier)`)
   }
   if (!Number.isInteger(ck.keep) || ck.keep < 1) throw new TierfsError('CONFIG', `${source}: checkpoint.keep must be a whole number of at least 1`)
   if (!Number.isInteger(ck.fullEvery) || ck.fullEvery < 1) throw new TierfsError('CONFIG', `${source}: checkpoint.fullEvery must be a whole number of at least 1`)

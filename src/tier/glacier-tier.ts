@@ -1,6 +1,6 @@
 import { open, stat } from 'node:fs/promises'
 import {
-  DeleteArchiveCommand, DescribeJobCommand, GetJobOutputCommand, GlacierClient, InitiateJobCommand,
+  DeleteArchiveCommand, DescribeJobCommand, DescribeVaultCommand, GetJobOutputCommand, GlacierClient, InitiateJobCommand,
 } from '@aws-sdk/client-glacier'
 import { TierfsError } from '../errors.js'
 import type { TierId } from '../ids.js'
@@ -64,6 +64,7 @@ export class GlacierTier implements Tier {
   private closed = false
   private readonly book: JobBook
   private readonly accountId: string
+  private vaultChecked = false
   private readonly partSize: number
   private readonly singleMax: number
   private readonly log: Logger
@@ -85,6 +86,14 @@ export class GlacierTier implements Tier {
       maxAttempts: this.opts.maxAttempts ?? 3,
       logger: { trace: () => {}, debug: () => {}, info: () => {}, warn: (...a: unknown[]) => this.log.debug('glacier sdk', { msg: a.map(String).join(' ') }), error: () => {} },
     })
+    if (this.vaultChecked) return
+    // A missing vault or refused credentials show now, naming the target, not at the first upload.
+    try {
+      await this.client.send(new DescribeVaultCommand({ vaultName: this.opts.vault, accountId: this.accountId }))
+    } catch (err) {
+      throw this.fail(err, 'ready')
+    }
+    this.vaultChecked = true
   }
 
   async close(): Promise<void> {

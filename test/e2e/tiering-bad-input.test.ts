@@ -4,8 +4,9 @@ import { join } from 'node:path'
 import { tempMount } from '../support/tierfs-mount.js'
 import { sha256File, waitSealed } from '../support/e2e-io.js'
 import { S3rverProcess } from '../support/s3rver-process.js'
+import { startGlacierServer } from '../support/glacier-server.js'
 import {
-  MiB, apply, clockOffset, coldRemount, fsckClean, plan, reload, s3Target, tierBytes, tieringConfig, useTieringCredentials,
+  MiB, apply, clockOffset, coldRemount, fsckClean, glacierTarget, plan, reload, s3Target, tierBytes, tieringConfig, useTieringCredentials,
   writeData, writePolicy, xattr,
 } from '../support/tiering-fixture.js'
 
@@ -127,3 +128,29 @@ t.test('a target whose bucket is missing: a clear error naming it, the file stay
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 }
+
+t.test('a Glacier target whose vault is missing: named at mount and in the pass, the file stays on block', async (t) => {
+  const glacier = await startGlacierServer({ vaults: ['some-other-vault'] })
+  t.teardown(() => glacier.stop())
+  const m = await tempMount({ config: tieringConfig({ 'vault-gone': glacierTarget(glacier.endpoint, 'no-such-vault') }) })
+  t.teardown(() => m.cleanup())
+  const log = await readFile(join(m.store, 'log/tierfs.log'), 'utf8')
+  t.match(log, /target unavailable at start-up.*vault-gone.*vault no-such-vault of target vault-gone does not exist/, 'the mount logs the missing vault, naming the target')
+  t.notMatch(log, /tierfs-glacier-test-secret|AKIDTIERFSGLACIER01/, 'no credentials in the log')
+  await mkdir(join(m.mnt, 'arch'))
+  const f = join(m.mnt, 'arch/f.bin')
+  const fSha = await writeData(f, 'vault-gone-f', 2 * MiB)
+  await waitSealed(m)
+  await writePolicy(m, 'arch', ['name: arch', 'match: { path: "/arch/**" }', 'tiers:', '  - { tier: block, days: 1 }', '  - { tier: cold, target: vault-gone }', ''].join('\n'))
+  await reload(t, m)
+  await clockOffset(t, m, '2d')
+  const r = await apply(m)
+  t.equal(r.code, 1, 'apply exits 1')
+  t.equal(r.report.filesMoved, 0)
+  t.match(r.report.errors, [{ message: /vault-gone/ }], `the error names the target: ${r.report.errors[0]?.message}`)
+  t.equal(await xattr(f, 'user.tierfs.tier'), 'block')
+  await coldRemount(t, m, '2d')
+  t.equal(await sha256File(f), fSha, 'the file reads back exact from block')
+  await m.umount()
+  await fsckClean(t, m, 'after the refused move')
+})

@@ -30,6 +30,9 @@ t.test('mistakes are refused with the field named', async (t) => {
     [{ migrate: { schedule: '61 * * * * *' } }, /migrate\.schedule must be a cron expression/],
     [{ migrate: { repackBelow: 1.5 } }, /migrate\.repackBelow must be a fraction from 0 to 1/],
     [{ checkpoint: { target: 'block' } }, /checkpoint\.target must be/],
+    [{ checkpoint: { target: 'cold' } }, /checkpoint\.target must be .*metadata never goes to a cold tier/],
+    [{ checkpoint: { target: 'arch' }, targets: { arch: { type: 'glacier', vault: 'v', region: 'us-east-1' } } }, /checkpoint\.target must be .*not cold or Glacier/],
+    [{ checkpoint: { target: 'nowhere' } }, /checkpoint\.target must be/],
     [{ targets: { object: { type: 's3', bucket: 'b', region: 'r' } } }, /the names block, object and cold are the store's own tiers/],
     [{ format: 2 }, /format 2 is not supported/],
   ]

@@ -175,10 +175,10 @@ t.test('failures map to TierfsError: throttling is retried, then transient IO; a
   t.equal((await s.server.stats()).vaults[VAULT]?.uploads, 0, 'the failed multipart upload was aborted')
   t.equal(await tier.head('f/c'), undefined)
 
-  const lost = await s.make({ vault: 'no-such-vault' })
-  const e = await errOf(lost.put('f/d', { data: Buffer.from('x') }))
+  // A missing vault is named when the tier is made ready (the daemon's start), not at an upload.
+  const e = await errOf(s.make({ vault: 'no-such-vault' }))
   t.equal(e.code, 'IO')
-  t.match(e.message, /vault no-such-vault of target cold does not exist/)
+  t.match(e.message, /^cold: ready: vault no-such-vault of target cold does not exist/)
   t.notMatch(e.message + JSON.stringify(e.detail), /tierfs-glacier-test-secret/, 'no credentials in errors')
   t.equal(await codeOf(tier.put('f/missing', { file: join(s.dir, 'nope') })), 'NOT_FOUND', 'a missing source file')
 })
