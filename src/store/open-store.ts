@@ -77,7 +77,11 @@ export async function openStore(root: string, log: Logger, opts: { now?: () => n
     const plain = makeTier(asTierId(name), target, { baseDir: layout.root, locators: metaLocators(meta, name), retrievalJobs: metaJobs(meta, name) })
     const metrics = new MetricsTier(plain)
     const tier = new RetryTier(new LimitTier(metrics))
-    tiers.add(asTierId(name), { tier, kind: plain.capabilities.needsWarmup ? 'cold' : 'object', metrics: () => metrics.snapshot() })
+    if (target.kind === 'object' && plain.capabilities.needsWarmup) {
+      throw new TierfsError('CONFIG', `targets.${name}: kind object, but its objects need a recall before they can be read: it can only be cold`)
+    }
+    const kind = target.kind ?? (plain.capabilities.needsWarmup ? 'cold' : 'object')
+    tiers.add(asTierId(name), { tier, kind, metrics: () => metrics.snapshot() })
   }
   const unavailable = new Map<string, string>()
   for (const [id, { tier }] of tiers.all()) {

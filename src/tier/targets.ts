@@ -18,7 +18,15 @@ import { checkKey } from './tier-key.js'
  * into a variant with every default filled in; `makeTier` builds the plain backend (wrappers
  * such as RetryTier, LimitTier and MetricsTier are composed by the caller).
  */
-export type TargetConfig = LocalTargetConfig | S3TargetConfig | AzureTargetConfig | GlacierTargetConfig
+export type TargetConfig = (LocalTargetConfig | S3TargetConfig | AzureTargetConfig | GlacierTargetConfig) & {
+  /**
+   * The tier kind the target serves (`kind` in the config): policy steps of that kind may name
+   * it. Absent: cold for targets whose objects need a recall, object otherwise. A local directory
+   * or an instant-retrieval bucket may be declared cold (cold packs, the cold rank in placement);
+   * a target that needs recalls can never be object.
+   */
+  kind?: 'object' | 'cold'
+}
 
 /** A local directory (disk, EBS, SAN mount). */
 export interface LocalTargetConfig {
@@ -62,13 +70,20 @@ export function parseTarget(name: string, raw: unknown): TargetConfig {
   if (!NAME_RE.test(name)) throw new TierfsError('CONFIG', `targets: ${JSON.stringify(name)} is not a valid target name (letters, digits, '.', '_', '-')`)
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new TierfsError('CONFIG', `targets.${name} must be an object`)
   const r = raw as Record<string, unknown>
-  switch (r.type) {
-    case 'local': return parseLocal(new TargetFields(name, r))
-    case 's3': return parseS3(new TargetFields(name, r))
-    case 'azure': return parseAzure(new TargetFields(name, r))
-    case 'glacier': return parseGlacier(new TargetFields(name, r))
-    case undefined: throw new TierfsError('CONFIG', `targets.${name}.type is required`)
-    default: throw new TierfsError('CONFIG', `targets.${name}.type ${JSON.stringify(String(r.type))} is not a known target type`)
+  const f = new TargetFields(name, r)
+  const kind = f.oneOf('kind', ['auto', 'object', 'cold'] as const, 'auto')
+  const cfg = parseVariant(f, r.type)
+  return kind === 'auto' ? cfg : { ...cfg, kind }
+}
+
+function parseVariant(f: TargetFields, type: unknown): TargetConfig {
+  switch (type) {
+    case 'local': return parseLocal(f)
+    case 's3': return parseS3(f)
+    case 'azure': return parseAzure(f)
+    case 'glacier': return parseGlacier(f)
+    case undefined: throw new TierfsError('CONFIG', `targets.${f.name}.type is required`)
+    default: throw new TierfsError('CONFIG', `targets.${f.name}.type ${JSON.stringify(String(type))} is not a known target type`)
   }
 }
 

@@ -42,10 +42,19 @@ export class TierSet {
     return s === 'block' || s === 'cold' ? s : 'object'
   }
 
-  /** The tier id for a policy step: the named target, else the store's own tier of that kind. */
+  /**
+   * The tier id for a policy step: the named target, else the store's own tier of that kind.
+   * CONFIG if the target is not defined, or serves another kind (a cold step naming an object
+   * target would get object packs and placement; the config's `kind` says which it is).
+   */
   resolve(kind: TierKind, target?: string): TierId {
     const id = asTierId(target ?? kind)
     if (!this.entries.has(id)) throw new TierfsError('CONFIG', `target ${JSON.stringify(target ?? kind)} is not defined in the store config (targets)`)
+    const serves = this.kindOf(id)
+    if (serves !== kind) {
+      const an = (k: TierKind): string => (k === 'object' ? `an ${k}` : `a ${k}`)
+      throw new TierfsError('CONFIG', `target ${JSON.stringify(target)} is ${an(serves)} target, not usable for ${an(kind)} step (declare its kind in targets.${String(target)}.kind)`)
+    }
     return id
   }
 

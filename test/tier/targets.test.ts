@@ -5,6 +5,7 @@ import { asTierId } from '../../src/ids.js'
 import { LocalTier } from '../../src/tier/local-tier.js'
 import { S3Tier } from '../../src/tier/s3-tier.js'
 import { makeTier, parseTarget } from '../../src/tier/targets.js'
+import { TierSet } from '../../src/tier/tier-set.js'
 
 const MiB = 1024 * 1024
 
@@ -59,6 +60,24 @@ t.test('names, types and shapes', async (t) => {
   t.equal(configError('x', {}), 'targets.x.type is required')
   t.equal(configError('x', { type: 'tape' }), 'targets.x.type "tape" is not a known target type')
   t.equal(configError('x', { type: 'local' }), 'targets.x.path is required')
+  t.match(configError('x', { type: 'local', path: 'p', kind: 'block' }), /targets\.x\.kind must be one of auto, object, cold/)
+  t.same(parseTarget('nas', { type: 'local', path: 'p', kind: 'cold' }), { type: 'local', name: 'nas', path: 'p', kind: 'cold' })
+  t.equal(parseTarget('nas', { type: 'local', path: 'p', kind: 'auto' }).kind, undefined, 'auto: by whether it needs recalls')
+})
+
+t.test('a policy step may name only a target of its kind', async (t) => {
+  const set = new TierSet()
+    .add(asTierId('block'), { tier: new LocalTier(asTierId('block'), '/b'), kind: 'block' })
+    .add(asTierId('object'), { tier: new LocalTier(asTierId('object'), '/o'), kind: 'object' })
+    .add(asTierId('cold'), { tier: new LocalTier(asTierId('cold'), '/c'), kind: 'cold' })
+    .add(asTierId('nas'), { tier: new LocalTier(asTierId('nas'), '/n'), kind: 'cold' })
+    .add(asTierId('s3'), { tier: new LocalTier(asTierId('s3'), '/s'), kind: 'object' })
+  t.equal(set.resolve('cold', 'nas'), 'nas')
+  t.equal(set.resolve('object', 's3'), 's3')
+  t.equal(set.resolve('cold'), 'cold')
+  t.throws(() => set.resolve('cold', 's3'), { code: 'CONFIG', message: 'target "s3" is an object target, not usable for a cold step (declare its kind in targets.s3.kind)' })
+  t.throws(() => set.resolve('object', 'nas'), { code: 'CONFIG', message: 'target "nas" is a cold target, not usable for an object step (declare its kind in targets.nas.kind)' })
+  t.throws(() => set.resolve('object', 'nowhere'), { code: 'CONFIG', message: /not defined/ })
 })
 
 t.test('makeTier builds the backend of each parsed target', async (t) => {
@@ -82,6 +101,8 @@ t.test('a parsed target parses again to itself (tierfs init writes the parsed fo
     ['az', { type: 'azure', endpoint: 'http://127.0.0.1:10000/devstoreaccount1', container: 'tierfs' }],
     ['gl', { type: 'glacier', vault: 'v', region: 'us-east-1', endpoint: 'http://127.0.0.1:1' }],
     ['disk', { type: 'local', path: 'blocks' }],
+    ['nas', { type: 'local', path: '/mnt/nas', kind: 'cold' }],
+    ['ir', { type: 's3', bucket: 'backups', storageClass: 'GLACIER_IR', kind: 'cold' }],
   ]
   for (const [name, raw] of raws) {
     const once = parseTarget(name, raw)
