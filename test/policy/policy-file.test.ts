@@ -90,6 +90,41 @@ t.test('decisions walk the tier chain (golden table)', async (t) => {
   t.equal(new PolicySet([]).decide(f('/x', 1, 'block'), now).action, 'none')
 })
 
+t.test('match fields, the age basis and the order rule decide which policy a file gets', async (t) => {
+  const yaml = (lines: string[]): string => lines.join('\n') + '\n'
+  const chain = ['tiers:', '  - { tier: block, days: 5 }', '  - { tier: object }']
+  const set = new PolicySet([
+    // a.yaml: first file. b.yaml: second file, one of its policies with a higher priority.
+    ...parsePolicyFile(yaml(['name: big-logs', 'match: { path: "/logs/**", minSize: 1MiB, maxSize: 1GiB }', 'age: atime', ...chain]), 'a.yaml', 0),
+    ...parsePolicyFile(yaml(['name: alice', 'match: { path: "/logs/**", uid: 1000 }', 'age: ctime', ...chain]), 'b.yaml', 1),
+    ...parsePolicyFile(yaml(['name: ops-group', 'priority: 10', 'match: { path: "/logs/ops/**", gid: 50 }', ...chain]), 'c.yaml', 2),
+    ...parsePolicyFile(yaml(['name: logs-any', 'match: { path: "/logs/**" }', ...chain]), 'd.yaml', 3),
+  ])
+  const now = Date.parse('2026-11-21T00:00:00Z')
+  const day = 86_400_000
+  const f = (path: string, over: Partial<{ size: number; uid: number; gid: number; mtimeDays: number; atimeDays: number; ctimeDays: number }> = {}) => ({
+    path, size: over.size ?? 100, uid: over.uid ?? 0, gid: over.gid ?? 0, tier: 'block' as const,
+    mtimeMs: now - (over.mtimeDays ?? 0) * day, atimeMs: now - (over.atimeDays ?? 0) * day, ctimeMs: now - (over.ctimeDays ?? 0) * day,
+  })
+  const MiB = 1024 * 1024
+  const cases: Array<[ReturnType<typeof f>, string, string]> = [
+    [f('/logs/x', { size: 2 * MiB }), 'big-logs', 'within minSize..maxSize: the first file wins'],
+    [f('/logs/x', { size: MiB - 1 }), 'logs-any', 'below minSize'],
+    [f('/logs/x', { size: 2 * 1024 * MiB }), 'logs-any', 'above maxSize'],
+    [f('/logs/x', { size: 100, uid: 1000 }), 'alice', 'uid matches'],
+    [f('/logs/x', { size: 100, uid: 1001 }), 'logs-any', 'uid does not'],
+    [f('/logs/ops/x', { size: 2 * MiB, gid: 50 }), 'ops-group', 'priority 10 beats the earlier file'],
+    [f('/logs/ops/x', { size: 2 * MiB, gid: 51 }), 'big-logs', 'gid does not match: back to file order'],
+  ]
+  for (const [facts, want, why] of cases) t.equal(set.select(facts)?.name, want, `${facts.path} size ${facts.size} uid ${facts.uid} gid ${facts.gid}: ${why}`)
+  // Each policy's age basis: only that time decides.
+  t.equal(set.decide(f('/logs/x', { size: 2 * MiB, atimeDays: 6, mtimeDays: 1, ctimeDays: 1 }), now).action, 'move', 'big-logs ages by atime')
+  t.equal(set.decide(f('/logs/x', { size: 2 * MiB, atimeDays: 1, mtimeDays: 9, ctimeDays: 9 }), now).action, 'stay', 'and not by mtime or ctime')
+  t.equal(set.decide(f('/logs/x', { uid: 1000, ctimeDays: 6, mtimeDays: 1, atimeDays: 1 }), now).action, 'move', 'alice ages by ctime')
+  t.equal(set.decide(f('/logs/x', { uid: 1000, ctimeDays: 1, mtimeDays: 9, atimeDays: 9 }), now).action, 'stay', 'and not by mtime or atime')
+  t.equal(set.decide(f('/logs/x', { mtimeDays: 6, atimeDays: 1, ctimeDays: 1 }), now).action, 'move', 'mtime is the default basis')
+})
+
 t.test('a broken file keeps its last good version; others still update', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tierfs-pol-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
