@@ -17,6 +17,7 @@ import { TierfsVfs } from '../src/vfs/tierfs-vfs.js'
 import { RestorePoints } from '../src/backup/restore-points.js'
 import { BackupService } from '../src/backup/backup-service.js'
 import { prune, type PruneReport } from '../src/backup/prune.js'
+import type { PolicySet } from '../src/policy/decide.js'
 import type { Retention } from '../src/policy/policy-file.js'
 import { PolicyDir } from '../src/policy/policy-dir.js'
 import { Tiering } from './tiering.js'
@@ -133,16 +134,38 @@ export class Daemon {
     if (dir === undefined) return { errors: [], policies: [] }
     try {
       const r = await dir.reload()
+      // A step naming a target the config does not define (or one of another kind) is reported
+      // now; the policy stays in force and its files stay where they are, each pass saying why.
+      const targets = this.targetErrors(dir.set)
       if (r.changed || r.errors.length > 0) {
         for (const e of r.errors) this.log.error('policy file rejected; its last good version stays in force', { file: e.file, error: e.message })
         if (r.changed) this.log.info('policies loaded', { dir: dir.dir, policies: dir.set.policies.map((p) => p.name) })
+        if (r.changed) for (const e of targets) this.log.error('policy names a target it cannot use; its files stay where they are', { file: e.file, error: e.message })
         if (r.changed) this.backup?.setPolicies(dir.set)
       }
-      return { errors: r.errors, policies: dir.set.policies.map((p) => p.name) }
+      return { errors: [...r.errors, ...targets], policies: dir.set.policies.map((p) => p.name) }
     } catch (err) {
       this.log.error('policies directory unreadable; keeping the last good set', { dir: dir.dir, err })
       return { errors: [{ file: dir.dir, message: (err as Error).message }], policies: dir.set.policies.map((p) => p.name) }
     }
+  }
+
+  /** Steps of the policies in force whose target the store cannot resolve for their kind. */
+  private targetErrors(set: PolicySet): Array<{ file: string; message: string }> {
+    const tiers = this.store?.tiers
+    if (tiers === undefined) return []
+    const out: Array<{ file: string; message: string }> = []
+    for (const p of set.policies) {
+      for (const step of p.tiers) {
+        if (step.target === undefined) continue
+        try {
+          tiers.resolve(step.tier, step.target)
+        } catch (err) {
+          out.push({ file: p.origin, message: `${p.origin}: policy ${p.name}: ${(err as Error).message}` })
+        }
+      }
+    }
+    return out
   }
 
   /** A plain `umount` (or fusermount -u) ends the mount behind our back: stop cleanly then. */

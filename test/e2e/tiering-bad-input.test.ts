@@ -27,7 +27,11 @@ t.test('a policy naming an unknown target is reported; the other policies keep w
   await waitSealed(m)
   await writePolicy(m, 'good', GOOD)
   await writePolicy(m, 'logs', UNKNOWN_TARGET)
-  t.match(await reload(t, m), /policies in force: hbase-good, logs-bad/)
+  const loaded = await m.cli(['policy', 'reload', m.mnt])
+  t.equal(loaded.code, 1, 'reload exits 1: a policy names a target the config does not define')
+  t.match(loaded.stdout, /logs\.yaml:1:1: policy logs-bad: target "nowhere" is not defined/, `reload names the file, the policy and the target: ${loaded.stdout}`)
+  t.match(loaded.stdout, /policies in force: hbase-good, logs-bad/, 'both stay in force')
+  t.match(await readFile(join(m.store, 'log/tierfs.log'), 'utf8'), /policy names a target it cannot use.*nowhere/, 'and the log says so')
   await clockOffset(t, m, '6d')
 
   const p = await plan(t, m)
