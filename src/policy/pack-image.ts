@@ -1,7 +1,7 @@
 import { TierfsError } from '../errors.js'
 import type { ChunkId, PackId } from '../ids.js'
 import type { Encoded } from '../chunk/codec.js'
-import { encodeHeader, encodeRecordHeader, encodeTrailer, HEADER_SIZE, isChunkId, MAX_RECORD_LENGTH, RECORD_HEADER_SIZE, type PackEntry } from '../chunk/pack-format.js'
+import { encodeHeader, encodeRecordHeader, encodeTrailer, HEADER_SIZE, isChunkId, MAX_RECORD_LENGTH, type PackEntry } from '../chunk/pack-format.js'
 
 /**
  * A pack assembled in memory, byte for byte what PackWriter writes to a file (the same encoders

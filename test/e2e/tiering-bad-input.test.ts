@@ -1,19 +1,39 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { tempMount } from '../support/tierfs-mount.js'
+import { tempMount, type TestMount } from '../support/tierfs-mount.js'
 import { sha256File, waitSealed } from '../support/e2e-io.js'
 import { S3rverProcess } from '../support/s3rver-process.js'
 import { startGlacierServer } from '../support/glacier-server.js'
 import {
   MiB, apply, clockOffset, coldRemount, fsckClean, glacierTarget, plan, reload, s3Target, tierBytes, tieringConfig, useTieringCredentials,
-  writeData, writePolicy, xattr,
+  writeData, writePolicy, xattr, type PassReport,
 } from '../support/tiering-fixture.js'
 
 await useTieringCredentials()
 
 const GOOD = ['name: hbase-good', 'match: { path: "/hbase/**" }', 'tiers:', '  - { tier: block, days: 5 }', '  - { tier: object, days: 25 }', 'then: keep', ''].join('\n')
 const UNKNOWN_TARGET = ['name: logs-bad', 'match: { path: "/logs/**" }', 'tiers:', '  - { tier: block, days: 5 }', '  - { tier: object, target: nowhere, days: 25 }', ''].join('\n')
+
+/**
+ * Writes DIR/f.bin, gives /DIR/** a policy of `steps`, and runs a pass at `offset` whose move to an
+ * unusable target must fail: exit 1, nothing moved, the error matching `error`, the file on block.
+ */
+async function refusedMove(t: Test, m: TestMount, o: { dir: string; size: number; offset: string; error: RegExp; steps: string[] }): Promise<{ path: string; sha: string; report: PassReport }> {
+  await mkdir(join(m.mnt, o.dir))
+  const path = join(m.mnt, o.dir, 'f.bin')
+  const sha = await writeData(path, `refused-${o.dir}`, o.size)
+  await waitSealed(m)
+  await writePolicy(m, o.dir, [`name: ${o.dir}`, `match: { path: "/${o.dir}/**" }`, 'tiers:', ...o.steps, ''].join('\n'))
+  await reload(t, m)
+  await clockOffset(t, m, o.offset)
+  const r = await apply(m)
+  t.equal(r.code, 1, 'apply exits 1')
+  t.equal(r.report.filesMoved, 0)
+  t.match(r.report.errors, [{ message: o.error }], `the error names the target: ${r.report.errors[0]?.message}`)
+  t.equal(await xattr(path, 'user.tierfs.tier'), 'block')
+  return { path, sha, report: r.report }
+}
 
 t.test('a policy naming an unknown target is reported; the other policies keep working', async (t) => {
   const m = await tempMount({ config: tieringConfig({}) })
@@ -100,19 +120,11 @@ t.test('a target whose bucket is missing: a clear error naming it, the file stay
   t.teardown(() => m.cleanup())
   const log = await readFile(join(m.store, 'log/tierfs.log'), 'utf8')
   t.match(log, /target unavailable at start-up.*s3-gone.*bucket no-such-bucket does not exist/, 'the mount logs the missing bucket, naming the target')
-  await mkdir(join(m.mnt, 'hbase'))
-  const h = join(m.mnt, 'hbase/h.bin')
-  const hSha = await writeData(h, 'gone-h', 3 * MiB)
-  await waitSealed(m)
-  await writePolicy(m, 'hbase', ['name: hbase', 'match: { path: "/hbase/**" }', 'tiers:', '  - { tier: block, days: 5 }', '  - { tier: object, target: s3-gone, days: 25 }', ''].join('\n'))
-  await reload(t, m)
-  await clockOffset(t, m, '6d')
-  const r = await apply(m)
-  t.equal(r.code, 1, 'apply exits 1')
-  t.equal(r.report.filesMoved, 0)
-  t.match(r.report.errors, [{ message: /s3-gone.*bucket no-such-bucket does not exist/ }], `the error names the target and the bucket: ${r.report.errors[0]?.message}`)
-  t.notMatch(JSON.stringify(r.report), /S3RVER|aws_secret/i, 'no credentials in the report')
-  t.equal(await xattr(h, 'user.tierfs.tier'), 'block')
+  const { path: h, sha: hSha, report } = await refusedMove(t, m, {
+    dir: 'hbase', size: 3 * MiB, offset: '6d', error: /s3-gone.*bucket no-such-bucket does not exist/,
+    steps: ['  - { tier: block, days: 5 }', '  - { tier: object, target: s3-gone, days: 25 }'],
+  })
+  t.notMatch(JSON.stringify(report), /S3RVER|aws_secret/i, 'no credentials in the report')
   t.equal((await tierBytes(m))['s3-gone'] ?? 0, 0)
   await coldRemount(t, m, '6d')
   t.equal(await sha256File(h), hSha, 'the file reads back exact from block')
@@ -141,18 +153,10 @@ t.test('a Glacier target whose vault is missing: named at mount and in the pass,
   const log = await readFile(join(m.store, 'log/tierfs.log'), 'utf8')
   t.match(log, /target unavailable at start-up.*vault-gone.*vault no-such-vault of target vault-gone does not exist/, 'the mount logs the missing vault, naming the target')
   t.notMatch(log, /tierfs-glacier-test-secret|AKIDTIERFSGLACIER01/, 'no credentials in the log')
-  await mkdir(join(m.mnt, 'arch'))
-  const f = join(m.mnt, 'arch/f.bin')
-  const fSha = await writeData(f, 'vault-gone-f', 2 * MiB)
-  await waitSealed(m)
-  await writePolicy(m, 'arch', ['name: arch', 'match: { path: "/arch/**" }', 'tiers:', '  - { tier: block, days: 1 }', '  - { tier: cold, target: vault-gone }', ''].join('\n'))
-  await reload(t, m)
-  await clockOffset(t, m, '2d')
-  const r = await apply(m)
-  t.equal(r.code, 1, 'apply exits 1')
-  t.equal(r.report.filesMoved, 0)
-  t.match(r.report.errors, [{ message: /vault-gone/ }], `the error names the target: ${r.report.errors[0]?.message}`)
-  t.equal(await xattr(f, 'user.tierfs.tier'), 'block')
+  const { path: f, sha: fSha } = await refusedMove(t, m, {
+    dir: 'arch', size: 2 * MiB, offset: '2d', error: /vault-gone.*vault no-such-vault/,
+    steps: ['  - { tier: block, days: 1 }', '  - { tier: cold, target: vault-gone }'],
+  })
   await coldRemount(t, m, '2d')
   t.equal(await sha256File(f), fSha, 'the file reads back exact from block')
   await m.umount()

@@ -1,16 +1,14 @@
 import t from 'tap'
-import { Tiering } from '../../daemon/tiering.js'
 import { prune } from '../../src/backup/prune.js'
 import type { PackRecord } from '../../src/meta/types.js'
-import { silentLogger } from '../../src/log.js'
 import { PolicySet } from '../../src/policy/decide.js'
 import { parsePolicyFile } from '../../src/policy/policy-file.js'
 import { O_RDWR } from '../../src/vfs/vfs.js'
-import { det, fsckReport, PRUNE_CONFIG, pruneDeps, putFile, readWhole, sealAllNow } from '../backup/prune-fixture.js'
-import { removeFixture, ROOT_CALLER, vfsStore, type VfsFixture } from '../support/vfs-store.js'
+import { det, fsckReport, pruneDeps, putFile, readWhole, sealAllNow } from '../backup/prune-fixture.js'
+import { tieredStore } from '../support/tiered-store.js'
+import { ROOT_CALLER, type VfsFixture } from '../support/vfs-store.js'
 
 const KiB = 1024
-const DAY = 86_400_000
 
 const POLICIES = new PolicySet(parsePolicyFile([
   'name: hb', 'match: { path: "/hb/**" }', 'tiers:', '  - { tier: block, days: 5 }', '  - { tier: object }', 'then: keep', '',
@@ -23,16 +21,11 @@ async function packsOn(fx: VfsFixture, tier: string): Promise<PackRecord[]> {
 }
 
 t.test('a sparse pack on the object tier is repacked by the next pass and freed; its live data reads back', async (t) => {
-  const fx = await vfsStore(PRUNE_CONFIG)
-  t.teardown(async () => { await fx.close().catch(() => undefined); await removeFixture(fx) })
-  const t0 = Date.now()
-  const clock = { now: t0 }
-  const tiering = new Tiering({ store: fx.store, vfs: fx.vfs, log: silentLogger, policies: () => POLICIES, nowMs: () => clock.now })
-  await fx.vfs.mkdir('/hb', 0o755, ROOT_CALLER)
+  const { fx, tiering, clock, at } = await tieredStore(t, POLICIES, ['/hb'])
   const files = ['a', 'b', 'c', 'd'].map((n) => ({ path: `/hb/${n}`, data: det(`sparse-${n}`, 300 * KiB) }))
   for (const f of files) await putFile(fx, f.path, f.data)
 
-  clock.now = t0 + 6 * DAY
+  at(6)
   const first = await tiering.apply()
   t.same(first.errors, [])
   t.equal(first.filesMoved, 4)
@@ -47,7 +40,7 @@ t.test('a sparse pack on the object tier is repacked by the next pass and freed;
   const sparse = await fx.store.meta.getPack(oldPack.id) as PackRecord
   t.ok(sparse.liveBytes > 0 && sparse.liveBytes < sparse.size / 2, `live ${sparse.liveBytes} of ${sparse.size} bytes`)
 
-  clock.now = t0 + 7 * DAY
+  at(7)
   const second = await tiering.apply()
   t.same(second.errors, [])
   t.equal(second.packsRepacked, 1)
@@ -67,28 +60,23 @@ t.test('a sparse pack on the object tier is repacked by the next pass and freed;
 })
 
 t.test('a sparse cold pack is repacked only past the minimum storage age of an archive', async (t) => {
-  const fx = await vfsStore(PRUNE_CONFIG)
-  t.teardown(async () => { await fx.close().catch(() => undefined); await removeFixture(fx) })
   const cold = new PolicySet(parsePolicyFile([
     'name: archive', 'match: { path: "/arch/**" }', 'tiers:', '  - { tier: block, days: 1 }', '  - { tier: cold }', 'then: keep', '',
   ].join('\n'), 'archive.yaml'))
-  const t0 = Date.now()
-  const clock = { now: t0 }
-  const tiering = new Tiering({ store: fx.store, vfs: fx.vfs, log: silentLogger, policies: () => cold, nowMs: () => clock.now })
-  await fx.vfs.mkdir('/arch', 0o755, ROOT_CALLER)
+  const { fx, tiering, clock, at } = await tieredStore(t, cold, ['/arch'])
   const keep = det('cold-keep', 200 * KiB)
   await putFile(fx, '/arch/keep', keep)
   await putFile(fx, '/arch/gone', det('cold-gone', 600 * KiB))
-  clock.now = t0 + 2 * DAY
+  at(2)
   t.equal((await tiering.apply()).filesMoved, 2)
   await fx.vfs.unlink('/arch/gone')
   await prune(pruneDeps(fx), { dryRun: false, retention: new Map(), nowMs: clock.now, historyWindowMs: 0 })
   const [pack] = await packsOn(fx, 'cold')
   t.ok(pack !== undefined && pack.liveBytes < pack.size / 2, 'the cold pack is sparse')
 
-  clock.now = t0 + 30 * DAY
+  at(30)
   t.equal((await tiering.apply()).packsRepacked, 0, 'a 30-day-old archive is kept as it is')
-  clock.now = t0 + 91 * DAY
+  at(91)
   const r = await tiering.apply()
   t.same(r.errors, [])
   t.equal(r.packsRepacked, 1, 'past 90 days it is repacked')
@@ -98,15 +86,10 @@ t.test('a sparse cold pack is repacked only past the minimum storage age of an a
 })
 
 t.test('a file on the object tier written again is sealed onto block, and says so', async (t) => {
-  const fx = await vfsStore(PRUNE_CONFIG)
-  t.teardown(async () => { await fx.close().catch(() => undefined); await removeFixture(fx) })
-  const t0 = Date.now()
-  const clock = { now: t0 }
-  const tiering = new Tiering({ store: fx.store, vfs: fx.vfs, log: silentLogger, policies: () => POLICIES, nowMs: () => clock.now })
-  await fx.vfs.mkdir('/hb', 0o755, ROOT_CALLER)
+  const { fx, tiering, at } = await tieredStore(t, POLICIES, ['/hb'])
   const data = det('write-back', 300 * KiB)
   await putFile(fx, '/hb/f', data)
-  clock.now = t0 + 6 * DAY
+  at(6)
   t.equal((await tiering.apply()).filesMoved, 1)
   const ino = await fx.vfs.resolve('/hb/f')
   t.equal((await fx.store.meta.getInode(ino))?.tier, 'object')
