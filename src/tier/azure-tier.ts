@@ -5,6 +5,7 @@ import { resolveAzureCredential, type IdentityLoader } from './azure-credential.
 import { azureErrorCode, mapAzureError } from './azure-error.js'
 import type { ObjectInfo, Tier, TierCapabilities, Warmth } from './tier.js'
 import { checkKey } from './tier-key.js'
+import { uploadBlocks } from './azure-blocks.js'
 
 export const AZURE_ACCESS_TIERS = ['Hot', 'Cool', 'Cold', 'Archive'] as const
 export type AzureAccessTier = (typeof AZURE_ACCESS_TIERS)[number]
@@ -44,9 +45,9 @@ const MiB = 1024 * 1024
 
 /**
  * An Azure Blob Storage container (or a prefix inside one) as a tier. Objects are block blobs
- * named `<prefix><key>`; a put is one Put Blob up to `blockSize` and otherwise staged blocks
- * made visible by one Put Block List, so readers never see a partial object. Uploads stream
- * from the source file block by block; memory stays bounded by the blocks in flight.
+ * named `<prefix><key>`; a put is staged blocks, each checked by the service against its MD5,
+ * made visible by one Put Block List, so readers never see a partial or damaged object. Uploads
+ * stream from the source file block by block; memory stays bounded by the blocks in flight.
  *
  * A staged put that fails leaves uncommitted blocks, which Azure discards after a week; they are
  * never visible. Downloads read into one buffer of the requested size; a body cut short is
@@ -98,11 +99,9 @@ export class AzureTier implements Tier {
 
   async put(key: string, source: { file: string } | { data: Buffer }): Promise<void> {
     const blob = (await this.blob(key)).getBlockBlobClient()
-    const blockSize = this.options.blockSize ?? 8 * MiB
-    const opts = { blockSize, maxSingleShotSize: blockSize, concurrency: this.options.uploadConcurrency ?? 4, tier: this.options.accessTier ?? 'Hot' }
+    const upload = { blockSize: this.options.blockSize ?? 8 * MiB, concurrency: this.options.uploadConcurrency ?? 4, tier: this.options.accessTier ?? 'Hot' }
     try {
-      if ('data' in source) await blob.uploadData(source.data, opts)
-      else await blob.uploadFile(source.file, opts)
+      await uploadBlocks(blob, source, upload)
     } catch (err) {
       throw this.fail(err, 'put', key)
     }

@@ -13,6 +13,7 @@ import { makeTier, parseTarget } from '../../src/tier/targets.js'
 import { DEV_ACCOUNT, DEV_KEY, startAzurite } from '../support/azurite-process.js'
 import { tierConformance } from './conformance.js'
 import { gc } from '../support/gc.js'
+import { FaultProxy } from '../support/fault-proxy.js'
 
 const MiB = 1024 * 1024
 const az = await startAzurite()
@@ -223,3 +224,29 @@ function closedPort(): Promise<number> {
     })
   })
 }
+
+t.test('every block goes up with its MD5, which azurite checks; a damaged block is refused', async (t) => {
+  const port = Number(new URL(az.accountUrl).port)
+  const proxy = await FaultProxy.start(port)
+  t.teardown(() => proxy.close())
+  const az2 = new AzureTier(asTierId('object'), { name: 'azurite', endpoint: `http://127.0.0.1:${proxy.port}/${DEV_ACCOUNT}`, container: 'tierfs', blockSize: MiB }, { env: az.env, loadIdentity: async () => undefined })
+  t.teardown(() => az2.close())
+  const data = randomBytes(3 * MiB + 5)
+  await az2.put('md5/buffer', { data })
+  const file = join(scratch, 'md5-file')
+  await (await import('node:fs/promises')).writeFile(file, data)
+  await az2.put('md5/file', { file })
+  await az2.put('md5/empty', { data: Buffer.alloc(0) })
+  const blocks = proxy.seen.filter((r) => r.method === 'PUT' && r.query.get('comp') === 'block')
+  t.equal(blocks.length, 8, 'four blocks per upload of 3 MiB + 5 bytes in 1 MiB blocks, none for the empty blob')
+  for (const b of blocks) t.match(b.headers['content-md5'], /^[A-Za-z0-9+/]{22}==$/, 'with a Content-MD5')
+  t.same(await az2.get('md5/buffer'), data)
+  t.same(await az2.get('md5/file'), data)
+  t.same(await az2.head('md5/empty'), { key: 'md5/empty', size: 0 })
+
+  // What the MD5 is for: a block whose bytes do not match it is refused by the service.
+  const direct = raw.getBlockBlobClient('md5/damaged')
+  const body = randomBytes(1000)
+  const wrong = createHash('md5').update(Buffer.concat([body.subarray(1), Buffer.from([body[0] as number ^ 1])])).digest()
+  await t.rejects(direct.stageBlock(Buffer.from('block-0').toString('base64'), body, body.length, { transactionalContentMD5: wrong }), /md5|MD5/)
+})
