@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import type { BlockBlobClient, BlockBlobStageBlockOptions, BlockBlobCommitBlockListOptions } from '@azure/storage-blob'
+import { readFilePart } from './file-part.js'
 
 export interface BlockUpload {
   blockSize: number
@@ -28,7 +29,7 @@ export async function uploadBlocks(blob: BlockBlobClient, source: { file: string
       for (let i = next++; i < count; i = next++) {
         const start = i * o.blockSize
         const length = Math.min(o.blockSize, size - start)
-        const body = 'data' in source ? source.data.subarray(start, start + length) : await readBlock(fh as FileHandle, start, length)
+        const body = 'data' in source ? source.data.subarray(start, start + length) : await readFilePart(fh as FileHandle, start, length)
         const opts: BlockBlobStageBlockOptions = { transactionalContentMD5: createHash('md5').update(body).digest() }
         await blob.stageBlock(ids[i] as string, body, length, opts)
       }
@@ -38,16 +39,4 @@ export async function uploadBlocks(blob: BlockBlobClient, source: { file: string
     await fh?.close()
   }
   await blob.commitBlockList(ids, { tier: o.tier })
-}
-
-/** `length` bytes of the file at `start`; IO if the file ends sooner (it changed under the upload). */
-async function readBlock(fh: FileHandle, start: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length)
-  let got = 0
-  while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, start + got)
-    if (bytesRead === 0) throw new Error(`the file ended at ${start + got} bytes while it was uploaded (expected ${start + length})`)
-    got += bytesRead
-  }
-  return buf
 }

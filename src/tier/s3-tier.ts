@@ -1,5 +1,4 @@
-import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { open, stat } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import {
   DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
@@ -9,6 +8,7 @@ import { TierfsError } from '../errors.js'
 import type { TierId } from '../ids.js'
 import { silentLogger } from '../log.js'
 import { mapS3Error, s3ErrorCode, s3Status } from './s3-errors.js'
+import { readFilePart } from './file-part.js'
 import { uploadMultipart } from './s3-multipart.js'
 import type { ObjectInfo, Tier, TierCapabilities, Warmth } from './tier.js'
 import { checkKey } from './tier-key.js'
@@ -68,8 +68,9 @@ const ARCHIVE_CLASSES = new Set(['GLACIER', 'DEEP_ARCHIVE'])
  * come only from the SDK's default provider chain (environment, shared config and credentials
  * files with `profile`, web identity, instance role).
  *
- * - `put` of a buffer, or of a file up to `multipartThreshold`, is one PutObject (files are
- *   streamed); larger files are multipart uploads streamed part by part. Both are atomic in S3.
+ * - `put` of a buffer, or of a file up to `multipartThreshold`, is one PutObject; larger files
+ *   are multipart uploads, one part read into memory at a time. Every body goes up as a buffer,
+ *   so SigV4 signs its SHA-256 and S3 refuses a body damaged on the way. Both are atomic in S3.
  * - `get` with a range is a ranged GET; the body is clipped to the range even when a server
  *   ignores or widens the Range header, and a range that starts past the end is empty.
  * - `list` is ListObjectsV2 without a delimiter, page by page.
@@ -187,12 +188,15 @@ export class S3Tier implements Tier {
         await this.live().send(new PutObjectCommand({ ...common, Body: Buffer.alloc(0), ContentLength: 0 }))
         return
       }
-      const body = createReadStream(source.file, { start: 0, end: size - 1 })
+      // One part's worth at most, read whole: a buffer body has its SHA-256 signed and checked.
+      const fh = await open(source.file, 'r')
+      let body: Buffer
       try {
-        await this.live().send(new PutObjectCommand({ ...common, Body: body, ContentLength: size }))
+        body = await readFilePart(fh, 0, size)
       } finally {
-        body.destroy()
+        await fh.close()
       }
+      await this.live().send(new PutObjectCommand({ ...common, Body: body, ContentLength: size }))
     } catch (err) {
       throw this.fail(err, 'put', key)
     }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { TierfsError } from '../../src/errors.js'
@@ -77,6 +77,11 @@ t.test('multipart upload of a file larger than the part size is byte-exact, with
   await s.put('packs/big.pack', { file })
   const parts = proxy.seen.filter((r) => r.method === 'PUT' && r.query.has('partNumber'))
   t.equal(parts.length, 3, 'three parts: 5 + 5 + 2 MiB')
+  const data = await readFile(file)
+  for (const [i, p] of parts.entries()) {
+    const want = createHash('sha256').update(data.subarray(i * 5 * MiB, Math.min(data.length, (i + 1) * 5 * MiB))).digest('hex')
+    t.equal(p.headers['x-amz-content-sha256'], want, `part ${i + 1} goes with its SHA-256 signed (S3 checks it), not unsigned`)
+  }
   t.ok(proxy.seen.some((r) => r.method === 'POST' && r.query.has('uploads')), 'a multipart upload was created')
   t.same(await s.head('packs/big.pack'), { key: 'packs/big.pack', size: 12 * MiB + 7 }, 'size is exact: no checksum framing stored')
   const back = await s.get('packs/big.pack')
@@ -87,7 +92,7 @@ t.test('multipart upload of a file larger than the part size is byte-exact, with
   t.equal(stored.size, 12 * MiB + 7, 'the bytes s3rver stored on disk are exactly the file')
 })
 
-t.test('a file below the threshold is one streamed PutObject, stored without framing', async (t) => {
+t.test('a file below the threshold is one PutObject with its SHA-256 signed, stored without framing', async (t) => {
   const proxy = await FaultProxy.start(s3.port)
   t.teardown(() => proxy.close())
   const s = tier({ partSize: 5 * MiB, multipartThreshold: 5 * MiB }, proxy.endpoint)
@@ -95,6 +100,7 @@ t.test('a file below the threshold is one streamed PutObject, stored without fra
   const { file, sha } = await randomFile('small', 3 * MiB + 1)
   await s.put('packs/small.pack', { file })
   t.same(proxy.seen.map((r) => r.method), ['PUT'])
+  t.equal(proxy.seen[0]?.headers['x-amz-content-sha256'], createHash('sha256').update(await readFile(file)).digest('hex'), 'the body hash is signed')
   t.equal((await stat(join(s3.dir, 'tierfs', 'packs', 'small.pack._S3rver_object'))).size, 3 * MiB + 1)
   t.equal(createHash('sha256').update(await s.get('packs/small.pack')).digest('hex'), sha)
   await s.put('packs/empty', { file: (await randomFile('empty', 0)).file })
