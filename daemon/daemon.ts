@@ -17,9 +17,9 @@ import { TierfsVfs } from '../src/vfs/tierfs-vfs.js'
 import { RestorePoints } from '../src/backup/restore-points.js'
 import { BackupService } from '../src/backup/backup-service.js'
 import { prune, type PruneReport } from '../src/backup/prune.js'
-import type { PolicySet } from '../src/policy/decide.js'
 import type { Retention } from '../src/policy/policy-file.js'
 import { PolicyDir } from '../src/policy/policy-dir.js'
+import { unusableTargets } from '../src/policy/planner.js'
 import { Tiering } from './tiering.js'
 import { Checkpoints } from './checkpoints.js'
 import { serveMetrics } from './metrics-server.js'
@@ -136,7 +136,7 @@ export class Daemon {
       const r = await dir.reload()
       // A step naming a target the config does not define (or one of another kind) is reported
       // now; the policy stays in force and its files stay where they are, each pass saying why.
-      const targets = this.targetErrors(dir.set)
+      const targets = this.store === undefined ? [] : unusableTargets(dir.set, this.store.tiers)
       if (r.changed || r.errors.length > 0) {
         for (const e of r.errors) this.log.error('policy file rejected; its last good version stays in force', { file: e.file, error: e.message })
         if (r.changed) this.log.info('policies loaded', { dir: dir.dir, policies: dir.set.policies.map((p) => p.name) })
@@ -148,24 +148,6 @@ export class Daemon {
       this.log.error('policies directory unreadable; keeping the last good set', { dir: dir.dir, err })
       return { errors: [{ file: dir.dir, message: (err as Error).message }], policies: dir.set.policies.map((p) => p.name) }
     }
-  }
-
-  /** Steps of the policies in force whose target the store cannot resolve for their kind. */
-  private targetErrors(set: PolicySet): Array<{ file: string; message: string }> {
-    const tiers = this.store?.tiers
-    if (tiers === undefined) return []
-    const out: Array<{ file: string; message: string }> = []
-    for (const p of set.policies) {
-      for (const step of p.tiers) {
-        if (step.target === undefined) continue
-        try {
-          tiers.resolve(step.tier, step.target)
-        } catch (err) {
-          out.push({ file: p.origin, message: `${p.origin}: policy ${p.name}: ${(err as Error).message}` })
-        }
-      }
-    }
-    return out
   }
 
   /** A plain `umount` (or fusermount -u) ends the mount behind our back: stop cleanly then. */

@@ -6,7 +6,7 @@ import { Lru } from './lru.js'
 import { Recaller } from './recaller.js'
 import { RECORD_HEADER_SIZE } from './pack-format.js'
 import { fileRandomAccess, packEntryOf, readChunk, readRecord, readTrailer, spanRandomAccess, type PackEntry, type RandomAccess, type VerifiedRecord } from './pack-reader.js'
-import type { ChunkRecord } from '../meta/types.js'
+import type { ChunkPlace, ChunkRecord } from '../meta/types.js'
 
 const MAX_OPEN_PACKS = 64
 /** Largest span one coalesced ranged get of neighbouring chunks may cover. */
@@ -123,7 +123,7 @@ export class ChunkReader {
    * old pack is gone (the caller reads it again through `read`). Each call is one read of the
    * pack: for packs on remote tiers `read` and its coalescing prefetches are the better way.
    */
-  async readStored(at: Pick<ChunkRecord, 'id' | 'pack' | 'offset' | 'length' | 'rawLength' | 'codec'>): Promise<VerifiedRecord> {
+  async readStored(at: ChunkPlace): Promise<VerifiedRecord> {
     return readRecord(await this.packAccess(at.pack), packEntryOf(at))
   }
 

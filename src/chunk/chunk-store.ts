@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { TierfsError } from '../errors.js'
 import { asChunkId, asPackId, type ChunkId, type PackId, type TierId } from '../ids.js'
 import type { MetaReader, Txn } from '../meta/meta.js'
-import type { ChunkRecord, Extent, PackRecord } from '../meta/types.js'
+import type { ChunkPlace, Extent, PackRecord } from '../meta/types.js'
 import type { Tier } from '../tier/tier.js'
 import type { TierSet } from '../tier/tier-set.js'
 import { Chunker, type ChunkerOptions } from './chunker.js'
@@ -91,7 +91,7 @@ export class ChunkStore {
   }
 
   /** A chunk's record as stored at a known place, verified, not cached (ChunkReader.readStored). */
-  readStored(at: Pick<ChunkRecord, 'id' | 'pack' | 'offset' | 'length' | 'rawLength' | 'codec'>): Promise<VerifiedRecord> {
+  readStored(at: ChunkPlace): Promise<VerifiedRecord> {
     return this.reader.readStored(at)
   }
 

@@ -9,6 +9,7 @@ import {
   decodeFooter, decodeHeader, decodeRecordHeader, decodeTrailer, FOOTER_SIZE, HEADER_SIZE, MAX_RECORD_LENGTH,
   RECORD_HEADER_SIZE, TRAILER_ENTRY_SIZE, type PackEntry,
 } from './pack-format.js'
+import { preadFully } from '../tier/file-part.js'
 
 export type { PackEntry } from './pack-format.js'
 
@@ -100,18 +101,6 @@ export function spanRandomAccess(bytes: Buffer, base: number): RandomAccess {
     size: async () => base + bytes.length,
     read: async (offset, length) => bytes.subarray(Math.max(0, offset - base), Math.max(0, offset - base + length)),
   }
-}
-
-/** pread until `length` bytes or end of file. */
-export async function preadFully(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length)
-  let got = 0
-  while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, offset + got)
-    if (bytesRead === 0) break
-    got += bytesRead
-  }
-  return got === length ? buf : buf.subarray(0, got)
 }
 
 /** A chunk's record as its pack stores it, verified: what `readRecord` returns. */

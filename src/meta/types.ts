@@ -45,6 +45,9 @@ export type FileMap =
   | { kind: 'inline'; data: Buffer }
   | { kind: 'extents'; extents: Extent[] }
 
+/** Where a chunk's record is, and what the record holds: all a read of it needs. */
+export type ChunkPlace = Pick<ChunkRecord, 'id' | 'pack' | 'offset' | 'length' | 'rawLength' | 'codec'>
+
 /** Where a unique chunk lives. Not versioned. */
 export interface ChunkRecord {
   id: ChunkId

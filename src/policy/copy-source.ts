@@ -1,22 +1,19 @@
 import type { ChunkId, PackId } from '../ids.js'
 import type { Encoded } from '../chunk/codec.js'
 import { recordCopy, type VerifiedRecord } from '../chunk/pack-reader.js'
-import type { ChunkRecord } from '../meta/types.js'
+import type { ChunkPlace } from '../meta/types.js'
 
-/** A chunk to copy and where it was when the move was planned (its record then). */
-export interface CopyItem {
-  id: ChunkId
-  from: { pack: PackId; offset: number }
-  length: number
-  rawLength: number
-  codec: number
-}
+/**
+ * A chunk to copy: its record when the move was planned. Its pack and offset are also the
+ * compare-and-set origin of the move's commit.
+ */
+export type CopyItem = ChunkPlace
 
 /** What a copy needs of the chunk store. */
 export interface CopyChunks {
   read(id: ChunkId): Promise<Buffer>
   prefetch(id: ChunkId): void
-  readStored(at: Pick<ChunkRecord, 'id' | 'pack' | 'offset' | 'length' | 'rawLength' | 'codec'>): Promise<VerifiedRecord>
+  readStored(at: ChunkPlace): Promise<VerifiedRecord>
   isRemote(pack: PackId): Promise<boolean>
 }
 
@@ -49,7 +46,7 @@ export class CopySource {
     const to = Math.min(i + this.depth, this.items.length - 1)
     if (from <= to) {
       const window = this.items.slice(from, to + 1)
-      const remote = await Promise.all(window.map((item) => this.isRemote(item.from.pack)))
+      const remote = await Promise.all(window.map((item) => this.isRemote(item.pack)))
       // Started in one turn, so that the cached path's prefetches are looked at together.
       for (const [k, item] of window.entries()) this.ahead.set(from + k, remote[k] === true ? this.prefetch(item) : this.readStored(item))
       this.started = to + 1
@@ -72,7 +69,6 @@ export class CopySource {
 
   /** The record at its planned place; undefined (the cached path) if it cannot be read there. */
   private readStored(item: CopyItem): Promise<CopyRead | undefined> {
-    const at = { id: item.id, pack: item.from.pack, offset: item.from.offset, length: item.length, rawLength: item.rawLength, codec: item.codec }
-    return this.chunks.readStored(at).then((rec) => ({ raw: rec.raw, stored: recordCopy(rec) }), () => undefined)
+    return this.chunks.readStored(item).then((rec) => ({ raw: rec.raw, stored: recordCopy(rec) }), () => undefined)
   }
 }

@@ -9,7 +9,7 @@ import { PackWriter } from '../chunk/pack-writer.js'
 import { readTrailer, type PackEntry, type RandomAccess } from '../chunk/pack-reader.js'
 import type { Logger } from '../log.js'
 import type { Meta } from '../meta/meta.js'
-import type { PackRecord } from '../meta/types.js'
+import type { ChunkRecord, PackRecord } from '../meta/types.js'
 import type { TierSet } from '../tier/tier-set.js'
 import { clearStrays, dropStray, noteStray, noteStrayIn, strayName } from '../store/stray-objects.js'
 import type { Mutex } from '../vfs/mutex.js'
@@ -176,8 +176,7 @@ export class Migrator {
     }
     await this.moveFiles(moves.map((m) => ({ ino: m.ino, path: m.path, to: m.to as TierId })), report, set, nowMs)
     await this.movePointData(set, nowMs, bytes, report)
-    await this.repackSparse(nowMs, bytes + report.pointBytesMoved, report)
-    await this.freeDeadPacks(report)
+    await this.tendPacks(nowMs, bytes + report.pointBytesMoved, report)
     return { ...report, planned: [...moves, ...deletes] }
   }
 
@@ -254,27 +253,14 @@ export class Migrator {
    * and read through recalls: the pass that first wants it starts them and counts it waiting; a
    * later pass finds it staged.
    */
-  async repackSparse(nowMs: number, spent: number, report: PassReport): Promise<void> {
-    const { meta, tiers, chunks } = this.deps
-    const sparse: PackRecord[] = []
-    for await (const p of meta.packs()) {
-      if (p.state !== 'sealed' || p.liveBytes === 0 || p.tier === chunks.writeTier || !tiers.has(p.tier)) continue
-      if (p.liveBytes >= p.size * this.config.repackBelow) continue
-      if (tiers.kindOf(p.tier) === 'cold' && nowMs - p.createdMs < this.config.coldMinAgeMs) continue
-      sparse.push(p)
-    }
+  private async repackSparse(sparse: PackRecord[], spent: number, report: PassReport): Promise<void> {
+    const { meta, chunks } = this.deps
     for (const p of sparse) {
       if (spent >= this.config.maxBytesPerPass) break
       try {
         const entries = await chunks.packEntries(p.id)
         const recs = await meta.getChunks(entries.map((e) => e.id))
-        const items: CopyItem[] = []
-        for (const [k, e] of entries.entries()) {
-          const r = recs[k]
-          if (r !== undefined && r.pack === p.id && r.offset === e.offset && r.refs > 0) {
-            items.push({ id: r.id, from: { pack: p.id, offset: r.offset }, length: r.length, rawLength: r.rawLength, codec: r.codec })
-          }
-        }
+        const items = recs.filter((r, k): r is ChunkRecord => r !== undefined && r.pack === p.id && r.offset === entries[k]?.offset && r.refs > 0)
         // No live record in its trailer (the counts disagree) is fsck's to report, not a repack.
         if (items.length === 0) continue
         await this.copyTo(p.tier, items, report)
@@ -289,17 +275,28 @@ export class Migrator {
   }
 
   /**
-   * Frees every sealed pack with no live bytes on a tier that can be read without a recall: the
-   * sources of a move that was interrupted between commit and free, and the write tier's open
-   * pack of moved files once it has been finished. Dead packs on cold tiers are prune's (it
-   * honours their minimum storage age and checks the whole chunk index).
+   * One scan of the pack index at the end of a pass, then:
+   * - sparse packs off the write tier are repacked (`repackSparse`): below `repackBelow` live,
+   *   and for cold tiers at least `coldMinAgeMs` old;
+   * - every sealed pack with no live bytes on a tier that can be read without a recall is freed:
+   *   the sources of a move that was interrupted between commit and free, and the write tier's
+   *   open pack of moved files once it has been finished. Dead packs on cold tiers are prune's
+   *   (it honours their minimum storage age and checks the whole chunk index).
    */
-  async freeDeadPacks(report: PassReport): Promise<void> {
-    const { meta, tiers } = this.deps
+  private async tendPacks(nowMs: number, spent: number, report: PassReport): Promise<void> {
+    const { meta, tiers, chunks } = this.deps
     const dead: PackId[] = []
+    const sparse: PackRecord[] = []
     for await (const p of meta.packs()) {
-      if (p.state === 'sealed' && p.liveBytes === 0 && tiers.has(p.tier) && !tiers.get(p.tier).capabilities.needsWarmup) dead.push(p.id)
+      if (p.state !== 'sealed' || !tiers.has(p.tier)) continue
+      if (p.liveBytes === 0) {
+        if (!tiers.get(p.tier).capabilities.needsWarmup) dead.push(p.id)
+      } else if (p.tier !== chunks.writeTier && p.liveBytes < p.size * this.config.repackBelow
+        && (tiers.kindOf(p.tier) !== 'cold' || nowMs - p.createdMs >= this.config.coldMinAgeMs)) {
+        sparse.push(p)
+      }
     }
+    await this.repackSparse(sparse, spent, report)
     for (const id of dead) {
       try {
         await this.freeIfDead(id, report)
@@ -398,7 +395,7 @@ export class Migrator {
       if (rec === undefined) continue
       const pack = await meta.getPack(rec.pack)
       if (pack === undefined || pack.tier === dest) continue
-      items.push({ id, from: { pack: rec.pack, offset: rec.offset }, length: rec.length, rawLength: rec.rawLength, codec: rec.codec })
+      items.push(rec)
       sources.add(rec.pack)
     }
     return { items, sources }
@@ -516,7 +513,7 @@ export class Migrator {
       await verifyUpload(tier, p.key, p.size, p.entries)
       const rec: PackRecord = { id: p.packId, tier: tier.id, key: p.key, state: 'sealed', size: p.size, liveBytes: 0, chunkCount: p.entries, createdMs: Date.now() }
       const txn = meta.begin().putPack(rec).deleteSys(strayName(tier.id, p.key))
-      for (const m of p.moved) txn.moveChunk(m.item.id, { pack: p.packId, offset: m.offset, length: m.length, codec: m.codec }, { from: m.item.from })
+      for (const m of p.moved) txn.moveChunk(m.item.id, { pack: p.packId, offset: m.offset, length: m.length, codec: m.codec }, { from: { pack: m.item.pack, offset: m.item.offset } })
       await txn.commit({ sync: true })
       committed = true
       report.packsWritten++

@@ -1,7 +1,7 @@
 import { TierfsError } from '../errors.js'
 import type { ChunkId, PackId } from '../ids.js'
 import type { Encoded } from '../chunk/codec.js'
-import { encodeHeader, encodeRecordHeader, encodeTrailer, HEADER_SIZE, isChunkId, MAX_RECORD_LENGTH, type PackEntry } from '../chunk/pack-format.js'
+import { encodeHeader, encodeRecordHeader, encodeTrailer, isChunkId, MAX_RECORD_LENGTH, type PackEntry } from '../chunk/pack-format.js'
 
 /**
  * A pack assembled in memory, byte for byte what PackWriter writes to a file (the same encoders
@@ -16,11 +16,11 @@ import { encodeHeader, encodeRecordHeader, encodeTrailer, HEADER_SIZE, isChunkId
 export class PackImage {
   private buf: Buffer
   private readonly list: PackEntry[] = []
-  private bytes = HEADER_SIZE
+  private bytes = 0
 
   constructor(readonly packId: PackId, memory: Buffer) {
-    this.buf = memory.length >= HEADER_SIZE ? memory : Buffer.allocUnsafe(HEADER_SIZE)
-    encodeHeader(packId).copy(this.buf, 0)
+    this.buf = memory
+    this.put(encodeHeader(packId))
   }
 
   /** Bytes so far (header and records). */

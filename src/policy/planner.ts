@@ -124,3 +124,23 @@ export function summarize(items: Iterable<PlannedItem>): PlanSummaryRow[] {
   for (const it of items) tally.add(it)
   return tally.result()
 }
+
+/**
+ * The steps of `set` that name a target `tiers` cannot use for the step's kind (not defined, or
+ * of another kind), each as the policy's origin and a message naming file, policy and target.
+ * The planner meets the same error per file; this reports it once, when the policies load.
+ */
+export function unusableTargets(set: PolicySet, tiers: Pick<TierSet, 'resolve'>): Array<{ file: string; message: string }> {
+  const out: Array<{ file: string; message: string }> = []
+  for (const p of set.policies) {
+    for (const step of p.tiers) {
+      if (step.target === undefined) continue
+      try {
+        tiers.resolve(step.tier, step.target)
+      } catch (err) {
+        out.push({ file: p.origin, message: `${p.origin}: policy ${p.name}: ${(err as Error).message}` })
+      }
+    }
+  }
+  return out
+}

@@ -135,7 +135,9 @@ export function parseConfig(text: string, source: string): StoreConfig {
   }
   const ck = cfg.checkpoint
   // Metadata never goes to a cold tier: recovery must read it without waiting hours for a recall.
-  if (ck.target === 'block' || ck.target === 'cold' || (ck.target !== 'object' && (targets[ck.target] === undefined || targets[ck.target]?.type === 'glacier'))) {
+  // (block, object and cold are never names in `targets`.)
+  const ckTarget = targets[ck.target]
+  if (ck.target !== 'object' && (ckTarget === undefined || ckTarget.type === 'glacier' || ckTarget.kind === 'cold')) {
     throw new TierfsError('CONFIG', `${source}: checkpoint.target must be object or an S3, Azure or local target defined in targets (not block: checkpoints protect against losing it; not cold or Glacier: metadata never goes to a cold tier)`)
   }
   if (!Number.isInteger(ck.keep) || ck.keep < 1) throw new TierfsError('CONFIG', `${source}: checkpoint.keep must be a whole number of at least 1`)

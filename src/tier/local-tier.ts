@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { randomBytes } from 'node:crypto'
 import { TierfsError } from '../errors.js'
+import { preadFully } from './file-part.js'
 import type { TierId } from '../ids.js'
 import type { ObjectInfo, Tier, TierCapabilities, Warmth } from './tier.js'
 import { checkKey } from './tier-key.js'
@@ -39,14 +40,7 @@ export class LocalTier implements Tier {
       const size = (await fh.stat()).size
       const offset = range?.offset ?? 0
       const length = Math.max(0, Math.min(range?.length ?? size, size - offset))
-      const buf = Buffer.allocUnsafe(length)
-      let done = 0
-      while (done < length) {
-        const { bytesRead } = await fh.read(buf, done, length - done, offset + done)
-        if (bytesRead === 0) break
-        done += bytesRead
-      }
-      return done === length ? buf : buf.subarray(0, done)
+      return await preadFully(fh, offset, length)
     } catch (err) {
       throw TierfsError.from(err, `${this.id}: get ${key}`)
     } finally {

@@ -15,7 +15,7 @@ async function itemsOf(fx: VfsFixture, path: string): Promise<CopyItem[]> {
   for (const e of map.extents) {
     const rec = await fx.store.meta.getChunk(e.id)
     if (rec === undefined) throw new Error('no chunk record')
-    out.push({ id: e.id, from: { pack: rec.pack, offset: rec.offset }, length: rec.length, rawLength: rec.rawLength, codec: rec.codec })
+    out.push({ id: e.id, pack: rec.pack, offset: rec.offset, length: rec.length, rawLength: rec.rawLength, codec: rec.codec })
   }
   return out
 }
@@ -58,7 +58,7 @@ t.test('a chunk that cannot be read at its planned place is read where it is now
   await putFile(fx, '/f', data)
   const items = await itemsOf(fx, '/f')
   // Planned at a place that no longer holds it (a pack removed by a repack since).
-  const gone = items.map((i) => ({ ...i, from: { pack: '0'.repeat(32) as PackId, offset: i.from.offset } }))
+  const gone = items.map((i) => ({ ...i, pack: '0'.repeat(32) as PackId }))
   const source = new CopySource(gone, fx.store.chunks, 2)
   const parts: Buffer[] = []
   for (let i = 0; i < gone.length; i++) {
@@ -70,13 +70,13 @@ t.test('a chunk that cannot be read at its planned place is read where it is now
 
   // Damage one stored byte of the first chunk: the copy must not take it, from either path.
   const first = items[0] as CopyItem
-  const pack = await fx.store.meta.getPack(first.from.pack)
+  const pack = await fx.store.meta.getPack(first.pack)
   const path = fx.store.block.localPath((pack as NonNullable<typeof pack>).key) as string
   const fh = await open(path, 'r+')
   const b = Buffer.alloc(1)
-  await fh.read(b, 0, 1, first.from.offset + 10)
+  await fh.read(b, 0, 1, first.offset + 10)
   b[0] = (b[0] as number) ^ 0xff
-  await fh.write(b, 0, 1, first.from.offset + 10)
+  await fh.write(b, 0, 1, first.offset + 10)
   await fh.close()
   await fx.store.chunks.close()
   await t.rejects(new CopySource(items, fx.store.chunks, 2).get(0), { code: 'CORRUPT' })
@@ -87,7 +87,7 @@ t.test('chunks on a remote tier go through cached reads, their prefetches asked 
   const items: CopyItem[] = Array.from({ length: 6 }, (_, i) => {
     const id = String(i).repeat(64) as ChunkId
     raw.set(id, Buffer.from(`chunk ${i}`))
-    return { id, from: { pack: 'a'.repeat(32) as PackId, offset: 88 + i * 100 }, length: 7, rawLength: 7, codec: 0 }
+    return { id, pack: 'a'.repeat(32) as PackId, offset: 88 + i * 100, length: 7, rawLength: 7, codec: 0 }
   })
   const turns: ChunkId[][] = []
   let current: ChunkId[] | undefined

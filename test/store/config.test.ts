@@ -33,6 +33,7 @@ t.test('mistakes are refused with the field named', async (t) => {
     [{ checkpoint: { target: 'cold' } }, /checkpoint\.target must be .*metadata never goes to a cold tier/],
     [{ checkpoint: { target: 'arch' }, targets: { arch: { type: 'glacier', vault: 'v', region: 'us-east-1' } } }, /checkpoint\.target must be .*not cold or Glacier/],
     [{ checkpoint: { target: 'nowhere' } }, /checkpoint\.target must be/],
+    [{ checkpoint: { target: 'nas' }, targets: { nas: { type: 'local', path: '/mnt/nas', kind: 'cold' } } }, /checkpoint\.target must be .*not cold/],
     [{ targets: { object: { type: 's3', bucket: 'b', region: 'r' } } }, /the names block, object and cold are the store's own tiers/],
     [{ format: 2 }, /format 2 is not supported/],
   ]

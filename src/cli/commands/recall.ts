@@ -26,12 +26,12 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
   if (args.flags.has('--wait') && r.warm < r.packs) {
     const bar = new Progress(`recalling ${r.files} files:`)
     const started = Date.now()
-    for (let pause = 1000; r.warm < r.packs; pause = Math.min(MAX_POLL_MS, Math.ceil(pause * 1.5))) {
+    for (let pause = 1000; ; pause = Math.min(MAX_POLL_MS, Math.ceil(pause * 1.5))) {
       bar.update(r.warm, r.packs, `packs warm, ${Math.round((Date.now() - started) / 1000)} s`)
+      if (r.warm >= r.packs) break
       await new Promise((ok) => setTimeout(ok, pause))
       r = await ask()
     }
-    bar.update(r.warm, r.packs, `packs warm, ${Math.round((Date.now() - started) / 1000)} s`)
     bar.end()
   }
   out(args.flags.has('--json') ? JSON.stringify(r) + '\n' : `${r.files} files, ${r.packs} cold packs, ${r.warm} warm${r.warm < r.packs ? ' (recalling)' : ''}\n`)
