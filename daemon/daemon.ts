@@ -24,6 +24,7 @@ import { Tiering } from './tiering.js'
 import { Checkpoints } from './checkpoints.js'
 import { serveMetrics } from './metrics-server.js'
 import { clockOffsetMs } from './clock-offset.js'
+import { armCrash, armedCrash, isCrashPoint } from '../src/crash-point.js'
 
 export interface DaemonArgs {
   store: string
@@ -257,6 +258,12 @@ export class Daemon {
       case 'clock-offset':
         if (req.args?.offset !== undefined) this.clockOffset = clockOffsetMs(String(req.args.offset))
         return { offsetMs: this.clockOffset, now: new Date(this.nowMs()).toISOString() }
+      case 'crash-at': {
+        const point = String(req.args?.point)
+        if (point !== 'none' && !isCrashPoint(point)) throw new TierfsError('CONFIG', `unknown crash point ${JSON.stringify(point)}`)
+        armCrash(point === 'none' ? undefined : point, Number(req.args?.nth ?? 1))
+        return { armed: armedCrash() ?? null }
+      }
       case 'policy-reload':
         return this.reloadPolicies()
       case 'policy-plan':

@@ -7,6 +7,7 @@ import { packKey } from '../chunk/chunk-store.js'
 import { CODEC_NONE, encodeChunk } from '../chunk/codec.js'
 import { PackWriter } from '../chunk/pack-writer.js'
 import { readTrailer, type PackEntry, type RandomAccess } from '../chunk/pack-reader.js'
+import { crashPoint } from '../crash-point.js'
 import type { Logger } from '../log.js'
 import type { Meta } from '../meta/meta.js'
 import type { ChunkRecord, PackRecord } from '../meta/types.js'
@@ -324,6 +325,7 @@ export class Migrator {
       const mark = meta.begin()
       for (const f of group) mark.putSys(MOVING + f.ino, Buffer.from(dest))
       await mark.commit({ sync: true })
+      crashPoint('migrate:marked')
       const want = new Map<ChunkId, number>()
       for (const f of group) {
         const map = await meta.getFileMap(f.ino)
@@ -508,13 +510,17 @@ export class Migrator {
     try {
       await noteStray(meta, tier.id, p.key)
       noted = true
+      crashPoint('migrate:noted')
       await tier.put(p.key, p.source)
+      crashPoint('migrate:uploaded')
       uploaded()
       await verifyUpload(tier, p.key, p.size, p.entries)
+      crashPoint('migrate:verified')
       const rec: PackRecord = { id: p.packId, tier: tier.id, key: p.key, state: 'sealed', size: p.size, liveBytes: 0, chunkCount: p.entries, createdMs: Date.now() }
       const txn = meta.begin().putPack(rec).deleteSys(strayName(tier.id, p.key))
       for (const m of p.moved) txn.moveChunk(m.item.id, { pack: p.packId, offset: m.offset, length: m.length, codec: m.codec }, { from: { pack: m.item.pack, offset: m.item.offset } })
       await txn.commit({ sync: true })
+      crashPoint('migrate:committed')
       committed = true
       report.packsWritten++
       report.chunksCopied += p.moved.length
@@ -571,8 +577,10 @@ export class Migrator {
       return true
     })
     if (!freed) return
+    crashPoint('migrate:unrecorded')
     this.deps.chunks.forgetPack(id)
     await tier.delete(pack.key)
+    crashPoint('migrate:freed')
     await dropStray(meta, pack.tier, pack.key)
     report.packsFreed++
     report.bytesFreed += pack.size
