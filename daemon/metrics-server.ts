@@ -27,7 +27,7 @@ export async function serveMetrics(port: number, figures: FigureSource): Promise
   const tierObjects = g('tier_objects', 'packs per tier', ['tier'])
   const tierOps = g('tier_operations', 'backend operations per tier and operation', ['tier', 'op'])
   const tierErrors = g('tier_errors', 'backend errors per tier and operation', ['tier', 'op'])
-  const migr = g('migration', 'policy passes, failed passes, files pending, pass running, recalls in flight', ['figure'])
+  const migr = g('migration', 'policy passes, failed passes, pass running, files moving now, files pending, files whose move failed (last pass, since start), recalls in flight', ['figure'])
   const cache = g('read_cache', 'chunk read cache hits, misses, bytes held and hit rate', ['figure'])
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') {
@@ -49,7 +49,7 @@ export async function serveMetrics(port: number, figures: FigureSource): Promise
           }
         }
         const m = (f.migrations ?? {}) as Record<string, unknown>
-        for (const k of ['passes', 'failures', 'pending', 'recallsInFlight']) migr.set({ figure: k }, Number(m[k] ?? 0))
+        for (const k of ['passes', 'failures', 'moving', 'pending', 'failedMoves', 'failedMovesTotal', 'recallsInFlight']) migr.set({ figure: k }, Number(m[k] ?? 0))
         migr.set({ figure: 'running' }, m.running === true ? 1 : 0)
         const c = (f.readCache ?? {}) as Record<string, unknown>
         for (const k of ['hits', 'misses', 'bytes', 'hitRate']) cache.set({ figure: k }, Number(c[k] ?? 0))

@@ -33,6 +33,7 @@ export class Tiering {
   private last: (PassReport & { at: string }) | undefined
   private busy = false
   private pending = 0
+  private failedMovesTotal = 0
 
   constructor(private readonly deps: TieringDeps) {
     const { store, vfs } = deps
@@ -85,6 +86,7 @@ export class Tiering {
         const { planned, ...report } = r
         // Moves beyond the pass's byte budget (and failed ones) wait for the next pass.
         this.pending = Math.max(0, planned.length - report.filesMoved - report.filesDeleted)
+        this.failedMovesTotal += report.filesFailed
         this.last = { ...report, at: new Date().toISOString() }
         this.deps.log.info('policy pass', { ...report, errors: report.errors.slice(0, 20) })
         for (const e of report.errors) this.deps.log.error('policy pass error', e)
@@ -155,7 +157,8 @@ export class Tiering {
 
   status(): Record<string, unknown> {
     return {
-      passes: this.passes, failures: this.failures, running: this.busy, pending: this.pending, lastPass: this.last,
+      passes: this.passes, failures: this.failures, running: this.busy, moving: this.migrator.movingNow, pending: this.pending,
+      failedMoves: this.last?.filesFailed ?? 0, failedMovesTotal: this.failedMovesTotal, lastPass: this.last,
       recallsInFlight: this.deps.store.chunks.recaller.inFlight,
     }
   }

@@ -62,6 +62,8 @@ export interface PassReport {
   packsFreed: number
   bytesFreed: number
   filesDeleted: number
+  /** Files whose move failed (their data stays readable where it was; the next pass retries). */
+  filesFailed: number
   /** Chunks left where they are because a warmer referrer needs them. */
   chunksHeldWarm: number
   /** Chunks that only restore points reference, moved to where their workflows' chains want them. */
@@ -105,6 +107,12 @@ export interface PassReport {
 export class Migrator {
   /** Where the next pass's scan for restore-point data goes on (in memory: a restart begins anew). */
   private pointResume: PointResume | undefined
+  private moving = 0
+
+  /** Files whose move is under way now (copying, verifying or committing). */
+  get movingNow(): number {
+    return this.moving
+  }
 
   constructor(private readonly deps: MigratorDeps, private readonly config: MigratorConfig) {}
 
@@ -334,12 +342,16 @@ export class Migrator {
       const held = set === undefined ? new Set<ChunkId>() : await this.holdWarm(want, tiers.rank(dest), set, nowMs, new Set(group.map((g) => g.ino)))
       report.chunksHeldWarm += held.size
       const { items: toCopy, sources } = await this.locate(want.keys(), dest)
+      this.moving = group.length
       try {
         await this.copyTo(dest, toCopy, report)
       } catch (err) {
+        report.filesFailed += group.length
         report.errors.push({ message: `moving ${group.length} files to ${dest}: ${(err as Error).message}` })
         this.deps.log.error('migration failed; files stay readable where they are and the move is retried', { dest, err })
         continue
+      } finally {
+        this.moving = 0
       }
       for (const f of group) {
         // A file whose chunks were partly held warm keeps its tier, so later passes retry it;
@@ -636,7 +648,7 @@ async function discard(p: BuiltPack): Promise<void> {
 
 function emptyReport(): PassReport {
   return {
-    filesMoved: 0, bytesMoved: 0, chunksCopied: 0, packsWritten: 0, packsFreed: 0, bytesFreed: 0, filesDeleted: 0, chunksHeldWarm: 0,
+    filesMoved: 0, bytesMoved: 0, chunksCopied: 0, packsWritten: 0, packsFreed: 0, bytesFreed: 0, filesDeleted: 0, filesFailed: 0, chunksHeldWarm: 0,
     pointChunksMoved: 0, pointBytesMoved: 0, packsRepacked: 0, repacksWaiting: 0, errors: [],
   }
 }

@@ -47,14 +47,15 @@ t.test('the Prometheus endpoint on 127.0.0.1 exposes the figures of tierfs statu
   t.equal(got.get('tierfs_packs'), status.packs, 'packs')
   t.equal(got.get('tierfs_tier_bytes{tier="block"}'), status.tiers.block.bytes, 'block tier bytes')
   t.equal(got.get('tierfs_tier_objects{tier="block"}'), status.tiers.block.objects, 'block tier objects')
-  for (const f of ['passes', 'failures', 'pending', 'running', 'recallsInFlight']) t.ok(got.has(`tierfs_migration{figure="${f}"}`), `migration ${f}`)
+  for (const f of ['passes', 'failures', 'moving', 'pending', 'failedMoves', 'failedMovesTotal', 'running', 'recallsInFlight']) t.ok(got.has(`tierfs_migration{figure="${f}"}`), `migration ${f}`)
   for (const f of ['hits', 'misses', 'bytes', 'hitRate']) t.ok(got.has(`tierfs_read_cache{figure="${f}"}`), `read cache ${f}`)
   t.ok((got.get('tierfs_rss_bytes') ?? 0) > 10 * 1024 * 1024, 'the daemon RSS')
 
   t.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404, 'only /metrics is served')
 
   const text = (await m.cli(['status', m.mnt])).stdout
-  t.match(text, /^migrations {5}idle, 0 files pending, 0 passes, 0 failed$/m, 'status text: migrations')
+  t.match(text, /^migrations {5}idle, 0 files pending, 0 passes \(0 failed\)$/m, 'status text: migrations')
+  t.match(text, /^failed moves {3}0 files in the last pass, 0 since start/m, 'status text: failed moves')
   t.match(text, /^recalls {8}0 in flight$/m, 'status text: recalls')
   t.match(text, /^read cache {5}\d+\.\d% hits \(\d+ hits, \d+ misses\), \d+\.\d MiB held$/m, 'status text: read cache')
 })

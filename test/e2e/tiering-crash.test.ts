@@ -1,14 +1,13 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { randomInt } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { silentLogger } from '../../src/log.js'
-import { openStore } from '../../src/store/open-store.js'
-import { tempMount, type TestMount } from '../support/tierfs-mount.js'
-import { sha256File, sleep, waitSealed } from '../support/e2e-io.js'
+import { tempMount } from '../support/tierfs-mount.js'
+import { sleep, waitSealed } from '../support/e2e-io.js'
+import { fsckNoProblems, leftovers, readsExact } from '../support/crash-checks.js'
 import { S3rverProcess } from '../support/s3rver-process.js'
 import {
-  MiB, apply, chainPolicy, clockOffset, dropCaches, fsck, reload, s3Keys, s3Target, tierBytes, tieringConfig, useTieringCredentials,
+  MiB, apply, chainPolicy, clockOffset, reload, s3Keys, s3Target, tierBytes, tieringConfig, useTieringCredentials,
   writeData, writePolicy, xattr,
 } from '../support/tiering-fixture.js'
 
@@ -19,46 +18,6 @@ t.setTimeout(1_800_000)
 const KILLS = Number(process.env.TIERFS_TIERING_KILLS ?? 12)
 const FILES = 15
 const FILE_SIZE = 4 * MiB
-
-/** What a kill left, read from the metadata before anything recovers it. */
-interface Leftovers {
-  /** Noted uploads or frees without their record: killed between note and commit, or commit and delete. */
-  strays: number
-  /** Sealed packs with no live bytes off the cold tiers: killed between a commit and the free. */
-  deadPacks: number
-  /** Files marked as being moved: killed before their move was seen through. */
-  unsettled: number
-  /** Files by tier as user.tierfs.tier will say. */
-  tiers: Record<string, number>
-}
-
-async function leftovers(m: TestMount): Promise<Leftovers> {
-  const store = await openStore(m.store, silentLogger, { recover: false })
-  try {
-    const out: Leftovers = { strays: (await store.meta.sysNames('stray/')).length, deadPacks: 0, unsettled: (await store.meta.sysNames('moving/')).length, tiers: {} }
-    for await (const p of store.meta.packs()) if (p.state === 'sealed' && p.liveBytes === 0) out.deadPacks++
-    for await (const a of store.meta.inodes()) if (a.type === 'file') out.tiers[a.tier] = (out.tiers[a.tier] ?? 0) + 1
-    return out
-  } finally {
-    await store.close()
-  }
-}
-
-async function readsExact(t: Test, files: Map<string, string>, label: string): Promise<void> {
-  await dropCaches()
-  let bad = 0
-  for (const [p, sha] of files) {
-    const got = await sha256File(p).catch((err: NodeJS.ErrnoException) => `read failed: ${err.code}`)
-    if (got !== sha) { bad++; t.fail(`${label}: ${p}: ${got.startsWith('read failed') ? got : 'contents differ'}`) }
-  }
-  t.equal(bad, 0, `${label}: all ${files.size} files read back exact`)
-}
-
-async function fsckNoProblems(t: Test, m: TestMount, label: string): Promise<number> {
-  const f = await fsck(m)
-  if (f.problems.length > 0 || f.code !== 0) t.fail(`${label}: fsck exit ${f.code}: ${JSON.stringify(f.problems).slice(0, 2000)}`)
-  return (f as unknown as { pendingStrays?: number }).pendingStrays ?? 0
-}
 
 t.test(`kill -9 of the daemon during migrations (${FILES * FILE_SIZE / MiB} MiB), ${KILLS} times`, async (t) => {
   const s3 = await S3rverProcess.start({ buckets: ['tierfs-crash'] })
@@ -102,14 +61,14 @@ t.test(`kill -9 of the daemon during migrations (${FILES * FILE_SIZE / MiB} MiB)
     await m.kill9()
     await pass
     const left = await leftovers(m)
-    seen.strays += left.strays > 0 ? 1 : 0
+    seen.strays += left.strays.length > 0 ? 1 : 0
     seen.deadPacks += left.deadPacks > 0 ? 1 : 0
     seen.unsettled += left.unsettled > 0 ? 1 : 0
-    t.comment(`kill ${i + 1} (to ${dest}) after ${killAfter} ms: ${left.unsettled} files mid-move, ${left.strays} noted strays, ${left.deadPacks} dead packs, files by recorded tier ${JSON.stringify(left.tiers)}`)
+    t.comment(`kill ${i + 1} (to ${dest}) after ${killAfter} ms: ${left.unsettled} files mid-move, ${left.strays.length} noted strays, ${left.deadPacks} dead packs, files by recorded tier ${JSON.stringify(left.tiers)}`)
     if (i % 2 === 0) {
       // The state a kill leaves is consistent as it is: only noted strays wait for the next mount.
       const before = await fsckNoProblems(t, m, `kill ${i + 1}, before recovery`)
-      t.ok(before <= left.strays, `kill ${i + 1}: fsck sees ${before} pending strays (${left.strays} noted; one may not have reached the bucket)`)
+      t.ok(before <= left.strays.length, `kill ${i + 1}: fsck sees ${before} pending strays (${left.strays.length} noted; one may not have reached the bucket)`)
     }
 
     await m.mount()

@@ -59,6 +59,9 @@ t.test('s3rver killed during a migration and restarted: the pass fails, the next
   t.equal(failed.code, 1, 'the pass reports failure')
   t.match(failed.report.errors, [{ message: /s3-primary/ }], `the error names the target: ${failed.report.errors[0]?.message}`)
   t.ok(failed.report.filesMoved < FILES, `not every file moved (${failed.report.filesMoved})`)
+  t.equal(failed.report.filesMoved + failed.report.filesFailed, FILES, `the files not moved are counted as failed moves (${failed.report.filesFailed})`)
+  const st = (await m.status()).migrations as { failedMoves: number; failedMovesTotal: number; failures: number; moving: number }
+  t.same([st.failedMoves, st.failedMovesTotal, st.failures, st.moving], [failed.report.filesFailed, failed.report.filesFailed, 0, 0], 'status counts the failed moves (the pass itself ran)')
 
   await s3.start()
   // Whatever committed is on s3, the rest still on block: every file reads back, caches cold.

@@ -55,6 +55,8 @@ export interface TestMount {
   /** kill -9 of the daemon; the kernel mount is left to autoUnmount / the next mount's force. */
   kill9(): Promise<void>
   pid(): Promise<number>
+  /** Waits for a daemon that is killing itself (an armed crash point) to be gone, then clears the kernel mount as kill9 does. */
+  died(pid: number): Promise<void>
   status(): Promise<Record<string, any>>
   /** Unmounts if mounted and removes everything. */
   cleanup(): Promise<void>
@@ -103,8 +105,12 @@ export async function tempMount(opts: { config?: Record<string, unknown>; mount?
     async kill9() {
       const pid = await m.pid()
       process.kill(pid, 'SIGKILL')
-      for (let i = 0; i < 200; i++) {
+      await m.died(pid)
+    },
+    async died(pid) {
+      for (let i = 0; ; i++) {
         try { process.kill(pid, 0) } catch { break }
+        if (i >= 800) throw new Error(`daemon ${pid} still runs 20 s after it should have died`)
         await new Promise((r) => setTimeout(r, 25))
       }
       await run('fusermount', ['-uz', mnt])

@@ -117,7 +117,7 @@ export async function apply(m: TestMount): Promise<{ code: number; report: PassR
   try {
     report = JSON.parse(r.stdout) as PassReport
   } catch {
-    report = { filesMoved: 0, bytesMoved: 0, chunksCopied: 0, packsWritten: 0, packsFreed: 0, bytesFreed: 0, filesDeleted: 0, chunksHeldWarm: 0, pointChunksMoved: 0, pointBytesMoved: 0, packsRepacked: 0, repacksWaiting: 0, errors: [{ message: r.stderr }] }
+    report = { filesMoved: 0, bytesMoved: 0, chunksCopied: 0, packsWritten: 0, packsFreed: 0, bytesFreed: 0, filesDeleted: 0, filesFailed: 0, chunksHeldWarm: 0, pointChunksMoved: 0, pointBytesMoved: 0, packsRepacked: 0, repacksWaiting: 0, errors: [{ message: r.stderr }] }
   }
   return { code: r.code, report, stderr: r.stderr }
 }

@@ -27,9 +27,10 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
   for (const [tier, t] of Object.entries((s.tiers ?? {}) as Record<string, { bytes: number; objects: number }>)) {
     lines.push(`tier ${tier.padEnd(9)} ${(t.bytes / MIB).toFixed(1)} MiB in ${t.objects} objects`)
   }
-  const m = s.migrations as { passes: number; failures: number; running: boolean; pending: number; recallsInFlight: number } | undefined
+  const m = s.migrations as { passes: number; failures: number; running: boolean; moving: number; pending: number; failedMoves: number; failedMovesTotal: number; recallsInFlight: number } | undefined
   if (m !== undefined) {
-    lines.push(`migrations     ${m.running ? 'a pass running' : 'idle'}, ${m.pending} files pending, ${m.passes} passes, ${m.failures} failed`)
+    lines.push(`migrations     ${m.running ? `a pass running, ${m.moving} files moving now` : 'idle'}, ${m.pending} files pending, ${m.passes} passes (${m.failures} failed)`)
+    lines.push(`failed moves   ${m.failedMoves} files in the last pass, ${m.failedMovesTotal} since start (retried by the next pass)`)
     lines.push(`recalls        ${m.recallsInFlight} in flight`)
   }
   const c = s.readCache as { hits: number; misses: number; bytes: number; hitRate: number } | undefined
