@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
+import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob'
 import { S3RVER_KEY, S3rverProcess } from './s3rver-process.js'
 import { startGlacierServer, TEST_KEYS, TEST_REGION, type GlacierServer } from './glacier-server.js'
 import type { PassReport } from '../../src/policy/migrator.js'
@@ -49,8 +50,34 @@ export function glacierTarget(endpoint: string, vault: string): Record<string, u
   return { type: 'glacier', vault, region: TEST_REGION, endpoint }
 }
 
-export function azureTarget(accountUrl: string, container: string): Record<string, unknown> {
-  return { type: 'azure', endpoint: accountUrl, container }
+export function azureTarget(accountUrl: string, container: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { type: 'azure', endpoint: accountUrl, container, ...extra }
+}
+
+/** An Azure target whose blobs go straight into the Archive access tier (a cold target: reads need a rehydration). */
+export function azureArchiveTarget(accountUrl: string, container: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return azureTarget(accountUrl, container, { accessTier: 'Archive', rehydrateTo: 'Hot', rehydratePriority: 'High', ...extra })
+}
+
+/** A blob as the service reports it, read with the test's own client (not through tierfs). */
+export interface AzureBlobInfo { name: string; size: number; accessTier?: string; archiveStatus?: string }
+
+/**
+ * Blobs of a container under `prefix`, listed and then asked one by one (Get Blob Properties, as
+ * the tier's warmth check does) for their access tier and archive status.
+ */
+export async function azureBlobs(accountUrl: string, account: string, key: string, container: string, prefix = ''): Promise<AzureBlobInfo[]> {
+  const service = new BlobServiceClient(accountUrl, new StorageSharedKeyCredential(account, key), { retryOptions: { maxTries: 1 } })
+  const c = service.getContainerClient(container)
+  const out: AzureBlobInfo[] = []
+  for await (const b of c.listBlobsFlat({ prefix })) {
+    const p = await c.getBlobClient(b.name).getProperties()
+    const info: AzureBlobInfo = { name: b.name, size: p.contentLength ?? 0 }
+    if (p.accessTier !== undefined) info.accessTier = p.accessTier
+    if (p.archiveStatus !== undefined) info.archiveStatus = p.archiveStatus
+    out.push(info)
+  }
+  return out
 }
 
 /**
