@@ -5,8 +5,9 @@ import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-bl
 import { tempMount, type TestMount } from '../support/tierfs-mount.js'
 import { sha256File, waitSealed } from '../support/e2e-io.js'
 import { startAzurite, DEV_ACCOUNT, DEV_KEY } from '../support/azurite-process.js'
+import { FaultProxy } from '../support/fault-proxy.js'
 import {
-  MiB, apply, azureArchiveTarget, azureBlobs, azureTarget, chainPolicy, clockOffset, coldRemount, fsckClean, ok, reload,
+  MiB, apply, azureArchiveTarget, azureBlobs, azureTarget, chainPolicy, clockOffset, coldRemount, eventually, fsckClean, ok, reload,
   tierBytes, tieringConfig, useAzuriteCredentials, writeData, writePolicy, xattr, type AzureBlobInfo,
 } from '../support/tiering-fixture.js'
 
@@ -16,6 +17,8 @@ const CONTAINER = 'tierfs-archive'
 const HOT_PREFIX = 'hot/'
 const ARCHIVE_PREFIX = 'archive/'
 const PACK_BLOB = /^(hot|archive)\/packs\/[0-9a-f]{2}\/[0-9a-f]{32}\.pack$/
+/** How long a rehydration takes here (Azure: hours; azurite: no time at all, hence the proxy). */
+const REHYDRATE_MS = 3000
 
 /** Reads the first bytes of a file through the mount: the error code, or 'ok'. */
 async function firstRead(path: string): Promise<string> {
@@ -46,13 +49,27 @@ t.test('a file goes block -> azure Hot -> azure Archive, is recalled through the
   useAzuriteCredentials(az.accountUrl, DEV_ACCOUNT, DEV_KEY)
   const blobs = (prefix: string): Promise<AzureBlobInfo[]> => azureBlobs(az.accountUrl, DEV_ACCOUNT, DEV_KEY, CONTAINER, prefix)
   const service = new BlobServiceClient(az.accountUrl, new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY), { retryOptions: { maxTries: 1 } })
+  // Azure accepts Set Blob Tier (Archive -> Hot) with 202, reports archiveStatus
+  // rehydrate-pending-to-hot for hours, then switches the tier. azurite (3.35,
+  // LokiBlobMetadataStore.setTier) switches at once and never reports an archive status. The
+  // daemon talks to azurite through a proxy that gives it Azure's timing: the tier change is
+  // accepted at once and carried out REHYDRATE_MS later, and until then the blob's properties
+  // carry the pending status. Data and every other request go to azurite unchanged; the test's
+  // own clients talk to azurite directly.
+  const proxy = await FaultProxy.start(Number(new URL(az.accountUrl).port))
+  t.teardown(() => proxy.close())
+  proxy.inject({ defer: { ms: REHYDRATE_MS, status: 202 } }, {
+    times: Infinity, match: (q) => q.method === 'PUT' && q.query.get('comp') === 'tier' && q.headers['x-ms-access-tier'] !== 'Archive',
+  })
+  proxy.inject({ addHeaders: { 'x-ms-archive-status': 'rehydrate-pending-to-hot' } }, { times: Infinity, match: (q) => q.method === 'HEAD' && proxy.deferred(q.path) })
+  const daemonUrl = `${proxy.endpoint}/${DEV_ACCOUNT}`
 
   // recall.waitSeconds 0: a cold read asks for the rehydration, looks once, and answers EAGAIN
   // unless the blob is already readable; the shortest path to EAGAIN the config allows.
   const m = await tempMount({
     config: tieringConfig({
-      'azure-hot': azureTarget(az.accountUrl, CONTAINER, { prefix: 'hot' }),
-      'azure-archive': azureArchiveTarget(az.accountUrl, CONTAINER, { prefix: 'archive' }),
+      'azure-hot': azureTarget(daemonUrl, CONTAINER, { prefix: 'hot' }),
+      'azure-archive': azureArchiveTarget(daemonUrl, CONTAINER, { prefix: 'archive' }),
     }, { recall: { waitSeconds: 0 } }),
   })
   t.teardown(() => m.cleanup())
@@ -119,23 +136,21 @@ t.test('a file goes block -> azure Hot -> azure Archive, is recalled through the
   const packA = archivedA[0]?.name ?? ''
   await t.rejects(service.getContainerClient(CONTAINER).getBlobClient(packA).download(0, 16), { statusCode: 409, code: 'BlobArchived' },
     'the service refuses to read the archived pack: a read must rehydrate it first')
-  const t0 = Date.now()
   const first = await firstRead(a)
-  const firstMs = Date.now() - t0
-  // Azure proper answers Set Blob Tier (Archive -> Hot) with 202 and reports archiveStatus
-  // rehydrate-pending-to-hot for hours: the tier says 'warming', this read answers EAGAIN and the
-  // state reads 'recalling'. azurite (3.35, LokiBlobMetadataStore.setTier) answers 202 but
-  // switches the blob to Hot at once and never sets an archive status, so the recaller's first
-  // warmth check after its request already finds the blob warm and the read gets its data. The
-  // EAGAIN phase and the 'recalling' state cannot occur against azurite; what this read shows is
-  // that it went the recall path: the plain get was refused, the mount asked for the rehydration,
-  // then read.
-  t.equal(first, 'ok', `the first cold read returns data once its rehydration is seen done (${firstMs} ms; azurite rehydrates at once, so no EAGAIN)`)
+  t.equal(first, 'EAGAIN', 'the first cold read answers EAGAIN: the pack is being rehydrated')
+  t.equal(await xattr(a, 'user.tierfs.state'), 'recalling', 'the state reads recalling')
+  t.equal((await m.status()).migrations.recallsInFlight, 1, 'one recall in flight')
   const ops = await tierOps(m, 'azure-archive')
   t.ok((ops.errorsByCode.AGAIN ?? 0) >= 1, `the mount's get of the archived pack failed AGAIN (${ops.errorsByCode.AGAIN})`)
   t.ok(ops.ops.warmup!.count >= 1 && ops.ops.warmup!.errors === 0, `the mount asked for the rehydration (${ops.ops.warmup!.count} warm-up calls)`)
-  t.same((await blobs(ARCHIVE_PREFIX)).map((b) => [b.name, b.accessTier, b.archiveStatus]), [[packA, 'Hot', undefined]],
-    'the pack was rehydrated to Hot (rehydrateTo) by the read; azurite reports no archive status')
+  t.ok(proxy.seen.some((q) => q.fault === 'defer' && q.path.endsWith(packA)), 'Set Blob Tier was sent for the pack')
+  t.equal(await firstRead(a), 'EAGAIN', 'a second read while it rehydrates: EAGAIN again, the recall joined')
+  t.same(tiersOf(await blobs(ARCHIVE_PREFIX)), ['Archive'], 'still in Archive while the rehydration runs')
+  const t0 = Date.now()
+  await eventually('the read to succeed after the rehydration', 60_000, async () => ((await firstRead(a)) === 'ok' ? true : undefined), 250)
+  const waited = Date.now() - t0
+  t.ok(waited >= REHYDRATE_MS / 2, `the read succeeds once the rehydration is done (${waited} ms later)`)
+  t.same((await blobs(ARCHIVE_PREFIX)).map((b) => [b.name, b.accessTier]), [[packA, 'Hot']], 'the pack was rehydrated to Hot (rehydrateTo)')
   t.equal(await xattr(a, 'user.tierfs.state'), 'staged', 'recalled: the state reads staged')
   t.equal(await xattr(a, 'user.tierfs.tier'), 'cold', 'the data is still on the cold tier')
   t.equal((await m.status()).migrations.recallsInFlight, 0, 'the recall was seen done')

@@ -16,6 +16,12 @@ export type FaultAction =
   | { cutAfterBytes: number }
   /** Forward, adding these response headers. */
   | { addHeaders: Record<string, string> }
+  /**
+   * Answer `status` at once, and forward the request `ms` later (its answer dropped): an
+   * operation the service accepts now and carries out later (Azure's rehydration of an archived
+   * blob). Until then `deferred(path)` is true.
+   */
+  | { defer: { ms: number; status: number } }
 
 /** One request as the proxy saw it. */
 export interface SeenRequest {
@@ -46,6 +52,8 @@ export class FaultProxy {
   maxInFlight = 0
   private rules: Rule[] = []
   private readonly sockets = new Set<Socket>()
+  /** Paths with a deferred request not yet forwarded, and their timers. */
+  private readonly later = new Map<string, NodeJS.Timeout>()
 
   private constructor(private readonly server: Server, private readonly upstream: { host: string; port: number }) {}
 
@@ -86,7 +94,14 @@ export class FaultProxy {
     this.maxInFlight = this.inFlight
   }
 
+  /** True while a deferred request to `path` waits to be forwarded. */
+  deferred(path: string): boolean {
+    return this.later.has(path)
+  }
+
   async close(): Promise<void> {
+    for (const timer of this.later.values()) clearTimeout(timer)
+    this.later.clear()
     for (const s of this.sockets) s.destroy()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))
   }
@@ -114,11 +129,31 @@ export class FaultProxy {
     } else if ('delayMs' in a) {
       const timer = setTimeout(() => this.forward(req, res, {}), a.delayMs)
       res.once('close', () => clearTimeout(timer))
+    } else if ('defer' in a) {
+      this.defer(req, res, seen.path, a.defer)
     } else if ('cutAfterBytes' in a) {
       this.forward(req, res, { cutAfter: a.cutAfterBytes })
     } else {
       this.forward(req, res, { headers: a.addHeaders })
     }
+  }
+
+  /** Answers now; sends the request (body buffered) upstream `ms` later, dropping its answer. */
+  private defer(req: IncomingMessage, res: ServerResponse, path: string, d: { ms: number; status: number }): void {
+    const body: Buffer[] = []
+    req.on('data', (c: Buffer) => body.push(c))
+    req.once('end', () => {
+      res.writeHead(d.status, { 'content-length': '0', 'x-ms-request-id': 'fault-proxy', 'x-ms-version': String(req.headers['x-ms-version'] ?? '') }).end()
+      clearTimeout(this.later.get(path))
+      this.later.set(path, setTimeout(() => {
+        const up = request({ ...this.upstream, method: req.method, path: req.url, headers: req.headers, agent: false }, (ur) => {
+          ur.resume()
+          ur.once('end', () => this.later.delete(path))
+        })
+        up.on('error', () => this.later.delete(path))
+        up.end(Buffer.concat(body))
+      }, d.ms))
+    })
   }
 
   /** Answers after the request body has arrived, so the client is not cut off mid-upload. */
