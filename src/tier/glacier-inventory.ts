@@ -110,13 +110,23 @@ export class InventorySweep {
     return { state: 'job', jobId, requestedAt }
   }
 
-  /** Unresolved inventory attempts of keys with no put in flight here. */
+  /**
+   * Unresolved inventory attempts of keys with no put in flight here. Each gets its `endedAt`
+   * pinned (recorded) the first time it is seen without one, so that a restarted tier does not
+   * take its own start as the end of uploads an earlier one already saw ended.
+   */
   private async pending(): Promise<UploadAttempt[]> {
     const out: UploadAttempt[] = []
     for await (const key of this.deps.intents.keys()) {
       const all = await this.deps.intents.attempts(key)
       if (all.some((a) => this.deps.inFlight(a.id))) continue
-      out.push(...all.filter(needsInventory))
+      for (const a of all.filter(needsInventory)) {
+        if (a.endedAt === undefined) {
+          a.endedAt = this.deps.settledBy(a)
+          await this.deps.intents.update(key, a)
+        }
+        out.push(a)
+      }
     }
     return out
   }

@@ -55,8 +55,8 @@ export async function settleKey(ctx: SettleContext, key: string): Promise<Upload
 
 /**
  * Settles one attempt (see `settleKey`), whether or not it is still recorded; returns true when
- * it is resolved (and dropped from the intents), false when it is kept, perhaps changed (an
- * expired completion becomes an inventory attempt).
+ * it is resolved (and dropped from the intents), false when it is kept, perhaps changed in place
+ * and in the store (a completion too old to repeat becomes an inventory attempt).
  */
 export async function settleAttempt(ctx: SettleContext, key: string, a: UploadAttempt): Promise<boolean> {
   if (a.archiveId !== undefined) {
@@ -66,7 +66,11 @@ export async function settleAttempt(ctx: SettleContext, key: string, a: UploadAt
   } else if (a.uploadId !== undefined && a.size !== undefined && a.treeHash !== undefined) {
     const outcome = await recomplete(ctx, key, a.uploadId, a.size, a.treeHash)
     if (outcome === 'gone') {
-      await ctx.intents.update(key, { id: a.id, since: a.since, kind: 'archive', ...(a.endedAt === undefined ? {} : { endedAt: a.endedAt }) })
+      a.kind = 'archive'
+      delete a.uploadId
+      delete a.size
+      delete a.treeHash
+      await ctx.intents.update(key, a)
       return false
     }
     if (outcome === 'refused') await abort(ctx, key, a.uploadId)
