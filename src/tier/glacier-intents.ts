@@ -26,7 +26,10 @@ export interface UploadAttempt {
   uploadId?: string
   size?: number
   treeHash?: string
-  /** The archive's id, when the upload returned it but the locator was not recorded. */
+  /**
+   * The archive's id when known: an upload that returned it but whose locator was not recorded,
+   * or an archive being replaced (recorded before the locator moves, dropped once deleted).
+   */
   archiveId?: string
   /** When the put that made this attempt failed: every request of it had ended by then. */
   endedAt?: number
@@ -82,8 +85,8 @@ export class IntentBook {
   }
 
   /** Records a new attempt, durably, before any request of its upload is sent. */
-  async begin(key: string, kind: UploadAttempt['kind']): Promise<UploadAttempt> {
-    const attempt: UploadAttempt = { id: randomBytes(6).toString('hex'), since: Date.now(), kind }
+  async begin(key: string, kind: UploadAttempt['kind'], fields: Pick<UploadAttempt, 'archiveId'> = {}): Promise<UploadAttempt> {
+    const attempt: UploadAttempt = { id: randomBytes(6).toString('hex'), since: Date.now(), kind, ...fields }
     await this.edit(key, (all) => [...all, attempt])
     return { ...attempt }
   }

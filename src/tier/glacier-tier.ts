@@ -66,8 +66,8 @@ const EMPTY = ''
  * archive, or a MiB-aligned byte range), `warmth` polls it, and `get` downloads from a completed
  * job's output; before that `get` fails with AGAIN. `warmth`/`warmup` of a missing key fail
  * NOT_FOUND; an empty object needs no archive and is always warm. Replacing a key uploads a new
- * archive, then moves the locator, then deletes the old archive (a failure there is logged: the
- * put has succeeded, the old archive is an orphan).
+ * archive, records the old one as an intent, moves the locator, then deletes the old archive (a
+ * failure there is logged: the put has succeeded, and a later `delete(key)` removes it).
  *
  * No archive is leaked by a crash or a failed put: every upload is described `tierfs:<key>`
  * and recorded as an intent (UploadAttempt, synced) before its first request, then dropped once
@@ -207,9 +207,15 @@ export class GlacierTier implements Tier {
     }
   }
 
-  /** Sets the locator of a finished upload, then drops its intent and the replaced archive. */
+  /**
+   * Sets the locator of a finished upload, then drops its intent and deletes the archive it
+   * replaces. That one is recorded as an intent first, so that neither a crash nor a failed
+   * delete leaves it unknown: the next `delete(key)` removes it.
+   */
   private async record(key: string, archiveId: string, size: number, attempt: UploadAttempt | undefined): Promise<void> {
     const previous = await this.opts.locators.get(key)
+    const old = previous !== undefined && previous.locator !== archiveId && previous.locator !== EMPTY ? previous.locator : undefined
+    const replaced = old === undefined ? undefined : await this.intents.begin(key, 'archive', { archiveId: old })
     try {
       await this.opts.locators.set(key, { locator: archiveId, size })
     } catch (err) {
@@ -217,6 +223,7 @@ export class GlacierTier implements Tier {
         attempt.archiveId = archiveId
         await this.abandon(key, attempt)
       }
+      if (replaced !== undefined) await this.intents.drop(key, replaced.id).catch(() => undefined)
       throw err
     }
     if (attempt !== undefined) {
@@ -226,10 +233,13 @@ export class GlacierTier implements Tier {
       })
     }
     await this.book.exclusive(key, () => this.book.forget(key))
-    if (previous !== undefined && previous.locator !== archiveId) {
-      await this.deleteArchive(previous.locator, key).catch((err: unknown) => {
-        this.log.warn('glacier: replaced archive could not be deleted', { tier: this.id, key, err })
-      })
+    if (old !== undefined && replaced !== undefined) {
+      try {
+        await this.deleteArchive(old, key)
+        await this.intents.drop(key, replaced.id)
+      } catch (err) {
+        this.log.warn('glacier: the replaced archive could not be deleted now; a later delete of the key removes it', { tier: this.id, key, err })
+      }
     }
   }
 

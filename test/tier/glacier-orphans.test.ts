@@ -249,3 +249,20 @@ t.test('a locator store that refuses the record: the new archive is deleted, the
   await tier.put('packs/ff/ok.pack', { data: randomBytes(100) })
   t.same(await s.intentKeys(), [], 'a finished put leaves no intent')
 })
+
+t.test('a replaced archive that cannot be deleted at once is recorded, and removed by the next delete of the key', async (t) => {
+  const s = await setup(t)
+  const tier = await s.make()
+  const key = 'packs/rr/replaced.pack'
+  await tier.put(key, { data: randomBytes(100) })
+  await s.server.faults({ count: 1, status: 500, code: 'InternalFailure', op: 'DeleteArchive' })
+  const now = randomBytes(200)
+  await tier.put(key, { data: now })
+  t.same(await s.counts(), { archives: 2, uploads: 0 }, 'the old archive is still there')
+  t.same(await s.intentKeys(), [key], 'and recorded')
+  t.same(await readBack(tier, key), now, 'the put succeeded')
+  await tier.delete(key)
+  t.same(await s.counts(), { archives: 0, uploads: 0 }, 'both gone')
+  t.same(await s.intentKeys(), [])
+  t.equal(await s.requests('InitiateJob'), 1, 'only the read-back: its id was known')
+})
