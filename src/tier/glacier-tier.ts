@@ -184,10 +184,10 @@ export class GlacierTier implements Tier {
               attempt.uploadId = uploadId
               await this.intents.update(key, attempt)
             },
+            // Only once durable: an attempt with a tree hash is one whose Complete may have been sent.
             completing: async (total, treeHash) => {
-              attempt.size = total
-              attempt.treeHash = treeHash
-              await this.intents.update(key, attempt)
+              await this.intents.update(key, { ...attempt, size: total, treeHash })
+              Object.assign(attempt, { size: total, treeHash })
             },
           })
           : await uploadSingle(ctx, body, description)
@@ -252,10 +252,12 @@ export class GlacierTier implements Tier {
     attempt.endedAt = Date.now()
     try {
       if (await settleAttempt(this.settleContext(), key, attempt)) return
-      await this.intents.update(key, attempt)
     } catch (err) {
       this.log.warn('glacier: a failed upload is left to be resolved by a later delete', { tier: this.id, key, err })
     }
+    await this.intents.update(key, attempt).catch((err: unknown) => {
+      this.log.warn('glacier: what is known of a failed upload could not be recorded', { tier: this.id, key, err })
+    })
   }
 
   /**
