@@ -1,11 +1,17 @@
 import type { Meta } from '../meta/meta.js'
+import type { UploadIntentStore } from '../tier/glacier-intents.js'
 import type { RetrievalJobStore } from '../tier/glacier-jobs.js'
 import type { LocatorEntry, LocatorStore } from '../tier/tier.js'
 
 /**
- * Backend-assigned ids (Glacier archive ids) and retrieval-job records kept in the store's
- * metadata (sys space, next to the pack records they belong to), so they are checkpointed and
- * recovered with it. Sys names: `loc/<target>/<key>` and `job/<target>/<key>`.
+ * Backend-assigned ids (Glacier archive ids), retrieval-job records and upload intents kept in
+ * the store's metadata (sys space, next to the pack records they belong to), so they are
+ * checkpointed and recovered with it. Sys names:
+ * - `loc/<target>/<key>`   LocatorEntry JSON: the key's archive id and size
+ * - `job/<target>/<key>`   RetrievalJob[] JSON: the key's archive-retrieval jobs
+ * - `job/<target>/#inventory`  InventoryRecord JSON: the vault inventory job ('#' is in no key)
+ * - `upl/<target>/<key>`   UploadAttempt[] JSON: uploads of the key not yet resolved
+ * Every write is synced.
  */
 export function metaLocators(meta: Meta, target: string): LocatorStore {
   const prefix = `loc/${target}/`
@@ -40,6 +46,24 @@ export function metaJobs(meta: Meta, target: string): RetrievalJobStore {
     },
     async delete(key) {
       await meta.begin().deleteSys(prefix + key).commit({ sync: true })
+    },
+  }
+}
+
+export function metaIntents(meta: Meta, target: string): UploadIntentStore {
+  const prefix = `upl/${target}/`
+  return {
+    async get(key) {
+      return (await meta.getSys(prefix + key))?.toString('utf8')
+    },
+    async set(key, record) {
+      await meta.begin().putSys(prefix + key, Buffer.from(record)).commit({ sync: true })
+    },
+    async delete(key) {
+      await meta.begin().deleteSys(prefix + key).commit({ sync: true })
+    },
+    async *keys() {
+      for (const name of await meta.sysNames(prefix)) yield name.slice(prefix.length)
     },
   }
 }

@@ -16,7 +16,7 @@ import { TierSet } from '../tier/tier-set.js'
 import { parseConfig, type StoreConfig } from './config.js'
 import { StoreLayout } from './layout.js'
 import { recoverPacks } from './recover-packs.js'
-import { metaJobs, metaLocators } from './meta-locators.js'
+import { metaIntents, metaJobs, metaLocators } from './meta-locators.js'
 import { clearStrays } from './stray-objects.js'
 
 /** The storage stack of one store, opened: config, metadata, tiers, chunk store. */
@@ -74,7 +74,9 @@ export async function openStore(root: string, log: Logger, opts: { now?: () => n
     tiers.add(asTierId(kind), { tier: new LocalTier(asTierId(kind), layout.tierDir(config, kind)), kind })
   }
   for (const [name, target] of Object.entries(config.targets)) {
-    const plain = makeTier(asTierId(name), target, { baseDir: layout.root, locators: metaLocators(meta, name), retrievalJobs: metaJobs(meta, name) })
+    const plain = makeTier(asTierId(name), target, {
+      baseDir: layout.root, locators: metaLocators(meta, name), retrievalJobs: metaJobs(meta, name), uploadIntents: metaIntents(meta, name),
+    })
     const metrics = new MetricsTier(plain)
     const tier = new RetryTier(new LimitTier(metrics))
     if (target.kind === 'object' && plain.capabilities.needsWarmup) {

@@ -1,3 +1,4 @@
+import { isCode } from '../errors.js'
 import type { TierId } from '../ids.js'
 import type { Logger } from '../log.js'
 import type { Meta, Txn } from '../meta/meta.js'
@@ -39,7 +40,7 @@ export interface StrayReport {
   removed: number
   /** Notes dropped because a pack record owns the key. */
   owned: number
-  /** Notes kept: the tier is not configured or the delete failed (retried next time). */
+  /** Notes kept: the tier is not configured, or the delete failed or asked to be retried (AGAIN). */
   kept: number
 }
 
@@ -70,7 +71,9 @@ export async function clearStrays(meta: Meta, tiers: Pick<TierSet, 'has' | 'get'
     try {
       await tiers.get(tierId).delete(key)
     } catch (err) {
-      log.warn('could not remove an object a failed or interrupted migration left; retried later', { tier: tierId, key, err })
+      // AGAIN: the tier is working on it (a Glacier vault inventory takes hours), not failing.
+      if (isCode(err, 'AGAIN')) log.info('an object a failed or interrupted migration may have left is not removable yet; retried later', { tier: tierId, key, reason: (err as Error).message })
+      else log.warn('could not remove an object a failed or interrupted migration left; retried later', { tier: tierId, key, err })
       report.kept++
       continue
     }

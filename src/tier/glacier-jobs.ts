@@ -1,5 +1,6 @@
 import { TierfsError } from '../errors.js'
 import type { ByteRange } from './glacier-range.js'
+import { KeyedLock } from './keyed-lock.js'
 
 export type RetrievalTier = 'Expedited' | 'Standard' | 'Bulk'
 
@@ -41,7 +42,7 @@ export const usable = (job: RetrievalJob, now: number): boolean => job.completed
  */
 export class JobBook {
   private readonly cache = new Map<string, RetrievalJob[]>()
-  private readonly tails = new Map<string, Promise<unknown>>()
+  private readonly lock = new KeyedLock()
 
   constructor(private readonly store: RetrievalJobStore | undefined) {}
 
@@ -73,14 +74,7 @@ export class JobBook {
 
   /** Runs `fn` after every earlier `exclusive` call for the same key has settled. */
   exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve()
-    const run = prev.then(fn)
-    const tail = run.catch(() => undefined)
-    this.tails.set(key, tail)
-    void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key)
-    })
-    return run
+    return this.lock.run(key, fn)
   }
 }
 

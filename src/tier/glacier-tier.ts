@@ -2,11 +2,15 @@ import { open, stat } from 'node:fs/promises'
 import {
   DeleteArchiveCommand, DescribeJobCommand, DescribeVaultCommand, GetJobOutputCommand, GlacierClient, InitiateJobCommand,
 } from '@aws-sdk/client-glacier'
+import { crashPoint } from '../crash-point.js'
 import { TierfsError } from '../errors.js'
 import type { TierId } from '../ids.js'
 import { silentLogger, type Logger } from '../log.js'
 import { isItemMissing, mapGlacierError } from './glacier-error.js'
+import { IntentBook, memoryRecordStore, type UploadAttempt, type UploadIntentStore } from './glacier-intents.js'
+import { InventorySweep } from './glacier-inventory.js'
 import { JobBook, covers, usable, type RetrievalJob, type RetrievalJobStore, type RetrievalTier } from './glacier-jobs.js'
+import { describeKey, settleAttempt, settleKey, waitsForInventory, type SettleContext } from './glacier-orphans.js'
 import { alignRetrievalRange, checkPartSize, partSizeFor, type ByteRange } from './glacier-range.js'
 import { uploadMultipart, uploadSingle, type UploadContext } from './glacier-upload.js'
 import type { LocatorEntry, LocatorStore, ObjectInfo, Tier, TierCapabilities, Warmth } from './tier.js'
@@ -38,8 +42,15 @@ export interface GlacierSettings {
 export interface GlacierTierOptions extends GlacierSettings {
   /** Where archive ids and sizes live (Glacier has no keys). */
   locators: LocatorStore
-  /** Where retrieval jobs are remembered across restarts; in memory only when absent. */
+  /** Where retrieval jobs (and the vault inventory job) are remembered across restarts; in memory only when absent. */
   jobs?: RetrievalJobStore
+  /** Where unresolved uploads are recorded (see UploadAttempt); in memory only when absent. */
+  intents?: UploadIntentStore
+  /**
+   * How far this host's clock may be from Glacier's, allowed for when an inventory's date is
+   * compared with an upload's. Default 15 minutes: SigV4 refuses requests signed further off.
+   */
+  clockSkewMs?: number
   log?: Logger
 }
 
@@ -55,8 +66,17 @@ const EMPTY = ''
  * archive, or a MiB-aligned byte range), `warmth` polls it, and `get` downloads from a completed
  * job's output; before that `get` fails with AGAIN. `warmth`/`warmup` of a missing key fail
  * NOT_FOUND; an empty object needs no archive and is always warm. Replacing a key uploads a new
- * archive, then moves the locator, then deletes the old archive (a failure there is logged: the
- * put has succeeded, the old archive is an orphan).
+ * archive, records the old one as an intent, moves the locator, then deletes the old archive (a
+ * failure there is logged: the put has succeeded, and a later `delete(key)` removes it).
+ *
+ * No archive is leaked by a crash or a failed put: every upload is described `tierfs:<key>`
+ * and recorded as an intent (UploadAttempt, synced) before its first request, then dropped once
+ * the locator is set. `delete(key)` of a key with no locator resolves its intents (see
+ * `settleKey`): a multipart upload is aborted, or, if Complete may have been sent, completed
+ * again for its archive id and that archive deleted. A single upload's archive (or a completion
+ * too old to repeat) can only be found in a vault inventory: `delete` then fails with AGAIN
+ * while an inventory-retrieval job is started, polled and its CSV swept (InventorySweep); the
+ * caller (clearStrays, the migrator) retries later, and Glacier takes hours.
  */
 export class GlacierTier implements Tier {
   readonly capabilities: TierCapabilities
@@ -68,6 +88,13 @@ export class GlacierTier implements Tier {
   private readonly partSize: number
   private readonly singleMax: number
   private readonly log: Logger
+  private readonly intents: IntentBook
+  private readonly sweep: InventorySweep
+  /** Attempts whose put runs in this process. */
+  private readonly running = new Set<string>()
+  /** Attempts recorded before this instance existed ended by now: their process has stopped. */
+  private readonly startedAt = Date.now()
+  private readonly clockSkewMs: number
 
   constructor(readonly id: TierId, private readonly opts: GlacierTierOptions) {
     this.accountId = opts.accountId ?? '-'
@@ -75,6 +102,13 @@ export class GlacierTier implements Tier {
     this.singleMax = opts.singleUploadMax ?? Math.min(this.partSize, 64 * MiB)
     this.log = opts.log ?? silentLogger
     this.book = new JobBook(opts.jobs)
+    this.intents = new IntentBook(opts.intents ?? memoryRecordStore())
+    this.clockSkewMs = opts.clockSkewMs ?? 15 * 60_000
+    this.sweep = new InventorySweep({
+      sdk: () => this.sdk(), vault: opts.vault, accountId: this.accountId, target: id, intents: this.intents,
+      locators: opts.locators, records: opts.jobs ?? memoryRecordStore(), describeKey, inFlight: (a) => this.running.has(a),
+      settledBy: (a) => this.settledBy(a), clockSkewMs: this.clockSkewMs, fail: (err, op) => this.fail(err, op), log: this.log,
+    })
     this.capabilities = { rangeReads: true, needsWarmup: true, maxConnections: opts.maxConnections ?? 4, localFiles: false }
   }
 
@@ -122,40 +156,146 @@ export class GlacierTier implements Tier {
   async put(key: string, source: { file: string } | { data: Buffer }): Promise<void> {
     checkKey(key)
     const client = this.sdk()
+    const context = `${this.id}: put ${key}`
     let size: number
     try {
       size = 'data' in source ? source.data.length : (await stat(source.file)).size
     } catch (err) {
-      throw TierfsError.from(err, `${this.id}: put ${key}`)
+      throw TierfsError.from(err, context)
     }
+    const description = describeKey(key)
+    if (description.length > 1024) throw new TierfsError('INVALID', `${context}: key too long for a Glacier archive description (1024 characters)`)
     const ctx: UploadContext = {
       client, vault: this.opts.vault, accountId: this.accountId, partAttempts: this.opts.maxAttempts ?? 3,
       concurrency: this.opts.partConcurrency ?? 2, log: this.log, fail: (err, op) => this.fail(err, op, key),
     }
     let archiveId = EMPTY
-    if (size > this.singleMax) archiveId = await uploadMultipart(ctx, source, size, partSizeFor(size, this.partSize))
-    else if (size > 0) archiveId = await uploadSingle(ctx, 'data' in source ? source.data : await readSmall(source.file, size, `${this.id}: put ${key}`))
-    const previous = await this.opts.locators.get(key)
-    try {
-      await this.opts.locators.set(key, { locator: archiveId, size })
-    } catch (err) {
-      await this.deleteArchive(archiveId, key).catch(() => undefined)
-      throw err
-    }
-    await this.book.exclusive(key, () => this.book.forget(key))
-    if (previous !== undefined && previous.locator !== archiveId) {
-      await this.deleteArchive(previous.locator, key).catch((err: unknown) => {
-        this.log.warn('glacier: replaced archive could not be deleted', { tier: this.id, key, err })
-      })
+    if (size > 0) {
+      const multipart = size > this.singleMax
+      // Read before the intent is recorded: a local failure then leaves nothing to resolve.
+      const body = multipart ? undefined : 'data' in source ? source.data : await readSmall(source.file, size, context)
+      const attempt = await this.intents.begin(key, multipart ? 'multipart' : 'archive')
+      this.running.add(attempt.id)
+      try {
+        archiveId = body === undefined
+          ? await uploadMultipart(ctx, source, size, partSizeFor(size, this.partSize), {
+            description,
+            initiated: async (uploadId) => {
+              attempt.uploadId = uploadId
+              await this.intents.update(key, attempt)
+            },
+            // Only once durable: an attempt with a tree hash is one whose Complete may have been sent.
+            completing: async (total, treeHash) => {
+              await this.intents.update(key, { ...attempt, size: total, treeHash })
+              Object.assign(attempt, { size: total, treeHash })
+            },
+          })
+          : await uploadSingle(ctx, body, description)
+      } catch (err) {
+        this.running.delete(attempt.id)
+        await this.abandon(key, attempt)
+        throw err
+      }
+      crashPoint('glacier:archived')
+      try {
+        await this.record(key, archiveId, size, attempt)
+      } finally {
+        this.running.delete(attempt.id)
+      }
+    } else {
+      await this.record(key, archiveId, size, undefined)
     }
   }
 
+  /**
+   * Sets the locator of a finished upload, then drops its intent and deletes the archive it
+   * replaces. That one is recorded as an intent first, so that neither a crash nor a failed
+   * delete leaves it unknown: the next `delete(key)` removes it.
+   */
+  private async record(key: string, archiveId: string, size: number, attempt: UploadAttempt | undefined): Promise<void> {
+    const previous = await this.opts.locators.get(key)
+    const old = previous !== undefined && previous.locator !== archiveId && previous.locator !== EMPTY ? previous.locator : undefined
+    const replaced = old === undefined ? undefined : await this.intents.begin(key, 'archive', { archiveId: old })
+    try {
+      await this.opts.locators.set(key, { locator: archiveId, size })
+    } catch (err) {
+      if (attempt !== undefined) {
+        attempt.archiveId = archiveId
+        await this.abandon(key, attempt)
+      }
+      if (replaced !== undefined) await this.intents.drop(key, replaced.id).catch(() => undefined)
+      throw err
+    }
+    if (attempt !== undefined) {
+      // Left behind, the intent is harmless: resolving it finds its archive is the locator's.
+      await this.intents.drop(key, attempt.id).catch((err: unknown) => {
+        this.log.warn('glacier: the intent of a finished upload could not be dropped', { tier: this.id, key, err })
+      })
+    }
+    await this.book.exclusive(key, () => this.book.forget(key))
+    if (old !== undefined && replaced !== undefined) {
+      try {
+        await this.deleteArchive(old, key)
+        await this.intents.drop(key, replaced.id)
+      } catch (err) {
+        this.log.warn('glacier: the replaced archive could not be deleted now; a later delete of the key removes it', { tier: this.id, key, err })
+      }
+    }
+  }
+
+  /**
+   * After a failed put: notes when its requests had all ended and resolves its intent now where
+   * that needs no inventory (an abort, a known archive id). Best effort: what is left is
+   * resolved by a later `delete(key)`.
+   */
+  private async abandon(key: string, attempt: UploadAttempt): Promise<void> {
+    attempt.endedAt = Date.now()
+    try {
+      if (await settleAttempt(this.settleContext(), key, attempt)) return
+    } catch (err) {
+      this.log.warn('glacier: a failed upload is left to be resolved by a later delete', { tier: this.id, key, err })
+    }
+    await this.intents.update(key, attempt).catch((err: unknown) => {
+      this.log.warn('glacier: what is known of a failed upload could not be recorded', { tier: this.id, key, err })
+    })
+  }
+
+  /**
+   * Deletes the key's archive and locator, then resolves its unresolved uploads. When one needs
+   * a vault inventory, this advances the inventory sweep and fails with AGAIN until the sweep
+   * has resolved it (hours on Glacier): the caller keeps its note and calls again later.
+   */
   async delete(key: string): Promise<void> {
     const e = await this.opts.locators.get(checkKey(key))
-    if (e === undefined) return
-    await this.deleteArchive(e.locator, key)
-    await this.opts.locators.delete(key)
-    await this.book.exclusive(key, () => this.book.forget(key))
+    if (e !== undefined) {
+      await this.deleteArchive(e.locator, key)
+      await this.opts.locators.delete(key)
+      await this.book.exclusive(key, () => this.book.forget(key))
+    }
+    const ctx = this.settleContext()
+    if (!waitsForInventory(ctx, await settleKey(ctx, key))) return
+    const outcome = await this.sweep.step()
+    if (outcome.state === 'swept' && !waitsForInventory(ctx, await this.intents.attempts(key))) return
+    const why = outcome.state === 'job'
+      ? `vault inventory job ${outcome.jobId}, started ${new Date(outcome.requestedAt).toISOString()}, has not completed`
+      : outcome.state === 'no-inventory' && outcome.last !== undefined
+        ? `waiting for a vault inventory newer than ${new Date(outcome.last).toISOString()}`
+        : 'waiting for a newer vault inventory'
+    throw new TierfsError('AGAIN', `${this.id}: ${key}: an interrupted upload may have left an archive that only a vault inventory can find; ${why}`, {
+      detail: { target: this.id, key, inventory: outcome.state },
+    })
+  }
+
+  private settleContext(): SettleContext {
+    return {
+      client: this.sdk(), vault: this.opts.vault, accountId: this.accountId, intents: this.intents, locators: this.opts.locators,
+      inFlight: (id) => this.running.has(id), fail: (err, op, key) => this.fail(err, op, key),
+    }
+  }
+
+  /** A time by which every request of `a` had ended (see InventorySweep). */
+  private settledBy(a: UploadAttempt): number {
+    return a.endedAt ?? (a.since < this.startedAt ? this.startedAt : Date.now())
   }
 
   /**

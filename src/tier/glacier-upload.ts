@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, InitiateMultipartUploadCommand, UploadArchiveCommand,
+  CompleteMultipartUploadCommand, InitiateMultipartUploadCommand, UploadArchiveCommand,
   UploadMultipartPartCommand, type GlacierClient,
 } from '@aws-sdk/client-glacier'
 import { TierfsError } from '../errors.js'
@@ -24,37 +24,50 @@ export interface UploadContext {
 
 export type UploadSource = { file: string } | { data: Buffer }
 
-/** Uploads `body` as one archive (UploadArchive); returns the archive id. */
-export async function uploadSingle(ctx: UploadContext, body: Buffer): Promise<string> {
+/** Uploads `body` as one archive (UploadArchive) described as `description`; returns the archive id. */
+export async function uploadSingle(ctx: UploadContext, body: Buffer, description: string): Promise<string> {
   const hash = treeHash(body).toString('hex')
   let out
   try {
-    out = await ctx.client.send(new UploadArchiveCommand({ vaultName: ctx.vault, accountId: ctx.accountId, body, checksum: hash }))
+    out = await ctx.client.send(new UploadArchiveCommand({ vaultName: ctx.vault, accountId: ctx.accountId, body, checksum: hash, archiveDescription: description }))
   } catch (err) {
     throw ctx.fail(err, 'UploadArchive')
   }
   return archiveIdOf(out, hash, 'UploadArchive')
 }
 
+/** What a multipart upload tells its caller, and when (each resolves before the upload goes on). */
+export interface MultipartHooks {
+  /** The archive description (InitiateMultipartUpload's x-amz-archive-description). */
+  description: string
+  /** Initiate returned `uploadId`; no part is sent before this resolves. */
+  initiated(uploadId: string): Promise<void>
+  /** Every part is up; Complete is sent only after this resolves, and never if it fails. */
+  completing(size: number, treeHash: string): Promise<void>
+}
+
 /**
  * Uploads `size` bytes of `source` as a multipart archive: parts of `partSize` bytes (the last
  * may be shorter), each sent with its tree hash and `Content-Range: bytes a-b/*`, streamed from
  * the file (memory stays at a few MiB per part in flight), then completed with the archive size
- * and the whole-archive tree hash combined from the part hashes. Any failure aborts the upload.
+ * and the whole-archive tree hash combined from the part hashes. A failure leaves the upload as
+ * it is (open, or completed if Complete's response was lost): the caller, which knows the
+ * upload id from `hooks.initiated`, aborts it or repeats Complete.
  */
-export async function uploadMultipart(ctx: UploadContext, source: UploadSource, size: number, partSize: number): Promise<string> {
-  let uploadId: string | undefined
+export async function uploadMultipart(ctx: UploadContext, source: UploadSource, size: number, partSize: number, hooks: MultipartHooks): Promise<string> {
   try {
-    const init = await ctx.client.send(new InitiateMultipartUploadCommand({ vaultName: ctx.vault, accountId: ctx.accountId, partSize: String(partSize) }))
-    uploadId = init.uploadId
-    if (uploadId === undefined) throw TierfsError.io('InitiateMultipartUpload returned no upload id')
-    const id = uploadId
+    const init = await ctx.client.send(new InitiateMultipartUploadCommand({
+      vaultName: ctx.vault, accountId: ctx.accountId, partSize: String(partSize), archiveDescription: hooks.description,
+    }))
+    const id = init.uploadId
+    if (id === undefined) throw TierfsError.io('InitiateMultipartUpload returned no upload id')
+    await hooks.initiated(id)
     const count = Math.ceil(size / partSize)
     const hashes: Buffer[] = new Array<Buffer>(count)
     let next = 0
     let failed: { err: unknown } | undefined
-    // Workers stop taking parts after the first failure, and all settle before the abort, so
-    // nothing still reads the file or sends parts once this returns.
+    // Workers stop taking parts after the first failure, and all settle before this throws, so
+    // nothing still reads the file or sends parts once it has.
     const worker = async (): Promise<void> => {
       while (failed === undefined && next < count) {
         const i = next++
@@ -69,16 +82,12 @@ export async function uploadMultipart(ctx: UploadContext, source: UploadSource, 
     await Promise.all(Array.from({ length: Math.min(ctx.concurrency, count) }, worker))
     if (failed !== undefined) throw failed.err
     const whole = combineTreeHashes(hashes).toString('hex')
+    await hooks.completing(size, whole)
     const out = await ctx.client.send(new CompleteMultipartUploadCommand({
       vaultName: ctx.vault, accountId: ctx.accountId, uploadId: id, archiveSize: String(size), checksum: whole,
     }))
     return archiveIdOf(out, whole, 'CompleteMultipartUpload')
   } catch (err) {
-    if (uploadId !== undefined) {
-      await ctx.client.send(new AbortMultipartUploadCommand({ vaultName: ctx.vault, accountId: ctx.accountId, uploadId })).catch((abortErr: unknown) => {
-        ctx.log.warn('glacier: could not abort a failed multipart upload', { vault: ctx.vault, uploadId, err: ctx.fail(abortErr, 'AbortMultipartUpload') })
-      })
-    }
     throw ctx.fail(err, 'multipart upload')
   }
 }
@@ -116,7 +125,8 @@ async function uploadPart(ctx: UploadContext, uploadId: string, source: UploadSo
   }
 }
 
-function archiveIdOf(out: { archiveId?: string; checksum?: string }, expected: string, op: string): string {
+/** The archive id of an upload's response, after checking Glacier's tree hash against ours. */
+export function archiveIdOf(out: { archiveId?: string; checksum?: string }, expected: string, op: string): string {
   if (out.checksum !== undefined && out.checksum !== expected) {
     throw TierfsError.corrupt(`${op}: Glacier computed tree hash ${out.checksum}, expected ${expected}`)
   }

@@ -3,6 +3,7 @@ import { TierfsError } from '../errors.js'
 import type { TierId } from '../ids.js'
 import { AZURE_ACCESS_TIERS, AZURE_REHYDRATE_PRIORITIES, AZURE_REHYDRATE_TIERS, AzureTier, type AzureTierOptions } from './azure-tier.js'
 import type { RetrievalJobStore } from './glacier-jobs.js'
+import type { UploadIntentStore } from './glacier-intents.js'
 import { checkPartSize } from './glacier-range.js'
 import { GLACIER_RETRIEVAL_TIERS, GlacierTier, type GlacierSettings } from './glacier-tier.js'
 import { LocalTier } from './local-tier.js'
@@ -59,6 +60,8 @@ export interface MakeTierOptions {
   locators?: LocatorStore
   /** Retrieval-job records of this target (glacier), so a restart resumes polling; in memory when absent. */
   retrievalJobs?: RetrievalJobStore
+  /** Unresolved uploads of this target (glacier), so a crash leaks no archive; in memory when absent. */
+  uploadIntents?: UploadIntentStore
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
@@ -96,7 +99,11 @@ export function makeTier(id: TierId, target: TargetConfig, opts: MakeTierOptions
     case 'glacier': {
       if (opts.locators === undefined) throw new TierfsError('INTERNAL', `targets.${target.name}: a glacier tier needs a LocatorStore (MakeTierOptions.locators)`)
       const { type: _type, name: _name, ...settings } = target
-      return new GlacierTier(id, { ...settings, locators: opts.locators, ...(opts.retrievalJobs === undefined ? {} : { jobs: opts.retrievalJobs }) })
+      return new GlacierTier(id, {
+        ...settings, locators: opts.locators,
+        ...(opts.retrievalJobs === undefined ? {} : { jobs: opts.retrievalJobs }),
+        ...(opts.uploadIntents === undefined ? {} : { intents: opts.uploadIntents }),
+      })
     }
   }
 }

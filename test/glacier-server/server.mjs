@@ -82,7 +82,7 @@ export async function startGlacierServer(opts, port = 0) {
 
   // Admin endpoints (unauthenticated, loopback test use only):
   //   POST /__admin/faults  {"count":N,"status":503,"code":"ServiceUnavailableException","op":"UploadMultipartPart"}
-  //   POST /__admin/config  {"jobDelayMs":N}
+  //   POST /__admin/config  {"jobDelayMs":N,"inventoryLagMs":N,"completionMemoryMs":N} (each optional)
   //   GET  /__admin/stats   -> {"requests":{op:count},"vaults":{name:{archives,uploads,jobs}}}
   async function admin(req, res, path) {
     const { text } = await receiveSmall(req)
@@ -90,11 +90,11 @@ export async function startGlacierServer(opts, port = 0) {
     if (req.method === 'POST' && path === '/__admin/faults') {
       faults = { count: body.count ?? 1, status: body.status ?? 503, code: body.code ?? 'ServiceUnavailableException', op: body.op }
     } else if (req.method === 'POST' && path === '/__admin/config') {
-      if (typeof body.jobDelayMs === 'number') service.jobDelayMs = body.jobDelayMs
+      for (const k of ['jobDelayMs', 'inventoryLagMs', 'completionMemoryMs']) if (typeof body[k] === 'number') service[k] = body[k]
     } else if (!(req.method === 'GET' && path === '/__admin/stats')) {
       throw new GlacierError(404, 'ResourceNotFoundException', `no admin endpoint ${req.method} ${path}`)
     }
-    const json = JSON.stringify({ requests: counts, faultsLeft: faults.count, jobDelayMs: service.jobDelayMs, ...service.stats() })
+    const json = JSON.stringify({ requests: counts, faultsLeft: faults.count, jobDelayMs: service.jobDelayMs, inventoryLagMs: service.inventoryLagMs, completionMemoryMs: service.completionMemoryMs, ...service.stats() })
     res.writeHead(200, { 'content-type': 'application/json' })
     res.end(json)
   }

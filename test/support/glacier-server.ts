@@ -18,8 +18,13 @@ export interface GlacierServer {
   port: number
   /** Fails the next `count` API requests (of `op` only, when given) with this status and code. */
   faults(f: { count: number; status?: number; code?: string; op?: string }): Promise<void>
-  /** Changes how long archive-retrieval jobs take from now on. */
+  /** Changes how long archive-retrieval (and inventory-retrieval) jobs take from now on. */
   setJobDelay(ms: number): Promise<void>
+  /**
+   * Changes, from now on: the job delay; how old the vault's latest inventory is (0: taken just
+   * now); how long a completed multipart upload can be completed again (default 1 h).
+   */
+  configure(c: { jobDelayMs?: number; inventoryLagMs?: number; completionMemoryMs?: number }): Promise<void>
   stats(): Promise<{ requests: Record<string, number>; vaults: Record<string, { archives: number; uploads: number; jobs: number }> }>
   stop(): Promise<void>
 }
@@ -60,6 +65,7 @@ export async function startGlacierServer(opts: { jobDelayMs?: number; vaults?: s
     port,
     faults: async (f) => { await admin('faults', f) },
     setJobDelay: async (ms) => { await admin('config', { jobDelayMs: ms }) },
+    configure: async (c) => { await admin('config', c) },
     stats: async () => (await admin('stats')) as Awaited<ReturnType<GlacierServer['stats']>>,
     stop: () => {
       stopped ??= (async () => {

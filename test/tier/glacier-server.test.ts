@@ -255,3 +255,84 @@ t.test('fault injection: the next N requests fail with the configured error', as
   t.ok(await retrying.send(new DescribeVaultCommand({ accountId: '-', vaultName: V })), 'the SDK retries 5xx')
   t.equal(((await server.stats()).requests.DescribeVault ?? 0) - before, 3)
 })
+
+t.test('archive descriptions are checked, kept and shown; vault inventories in CSV and JSON', async (t) => {
+  const { client, server } = await start(t)
+  const withDescription = async (body: Buffer, archiveDescription?: string): Promise<string> =>
+    (await client.send(new UploadArchiveCommand({ accountId: '-', vaultName: V, body, ...(archiveDescription === undefined ? {} : { archiveDescription }) }))).archiveId as string
+  const a = await withDescription(randomBytes(100), 'tierfs:packs/ab/a.pack')
+  const b = await withDescription(randomBytes(200), 'other tool, "daily"')
+  const c = await withDescription(randomBytes(300))
+  const long = await failure(withDescription(randomBytes(10), 'x'.repeat(1025)))
+  t.same([long.name, long.status], ['InvalidParameterValueException', 400], 'a description over 1024 characters')
+  const up = await client.send(new InitiateMultipartUploadCommand({ accountId: '-', vaultName: V, partSize: String(MiB), archiveDescription: 'tierfs:packs/cd/m.pack' }))
+  const listed = await client.send(new ListMultipartUploadsCommand({ accountId: '-', vaultName: V }))
+  t.same(listed.UploadsList?.map((u) => [u.MultipartUploadId, u.ArchiveDescription]), [[up.uploadId, 'tierfs:packs/cd/m.pack']])
+
+  const vault = await client.send(new DescribeVaultCommand({ accountId: '-', vaultName: V }))
+  t.type(vault.LastInventoryDate, 'string', 'the vault has an inventory')
+  t.ok(Date.parse(vault.LastInventoryDate as string) <= Date.now())
+
+  const csvJob = await client.send(new InitiateJobCommand({ accountId: '-', vaultName: V, jobParameters: { Type: 'inventory-retrieval', Format: 'CSV' } }))
+  const jsonJob = await client.send(new InitiateJobCommand({ accountId: '-', vaultName: V, jobParameters: { Type: 'inventory-retrieval' } }))
+  await client.send(new DeleteArchiveCommand({ accountId: '-', vaultName: V, archiveId: c }))
+  const running = await client.send(new DescribeJobCommand({ accountId: '-', vaultName: V, jobId: csvJob.jobId }))
+  t.same([running.Action, running.StatusCode, running.Completed, running.InventoryRetrievalParameters?.Format], ['InventoryRetrieval', 'InProgress', false, 'CSV'])
+  t.same((await failure(client.send(new GetJobOutputCommand({ accountId: '-', vaultName: V, jobId: csvJob.jobId })))).name, 'InvalidParameterValueException', 'no output before the job delay')
+  await sleep(350)
+  const done = await client.send(new DescribeJobCommand({ accountId: '-', vaultName: V, jobId: csvJob.jobId }))
+  t.same([done.StatusCode, done.Completed, done.ArchiveId, done.SHA256TreeHash], ['Succeeded', true, undefined, undefined])
+  const csv = await client.send(new GetJobOutputCommand({ accountId: '-', vaultName: V, jobId: csvJob.jobId }))
+  t.equal(csv.checksum, undefined, 'no tree hash for inventory output')
+  const lines = (await csv.body!.transformToString()).trim().split('\n')
+  t.equal(lines[0], 'ArchiveId,ArchiveDescription,CreationDate,Size,SHA256TreeHash')
+  t.equal(done.InventorySizeInBytes, Buffer.byteLength(`${lines.join('\n')}\n`))
+  t.equal(lines.length, 4, 'three archives: the one deleted after the inventory date is still listed')
+  t.match(lines[1], new RegExp(`^${a},tierfs:packs/ab/a\\.pack,\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ,100,[0-9a-f]{64}$`))
+  t.ok(lines[2]?.startsWith(`${b},"other tool, ""daily""",`), 'a description with a comma and quotes is quoted')
+  t.ok(lines[3]?.startsWith(`${c},,`), 'an archive without a description')
+  const json = JSON.parse(await (await client.send(new GetJobOutputCommand({ accountId: '-', vaultName: V, jobId: jsonJob.jobId }))).body!.transformToString()) as {
+    InventoryDate: string; ArchiveList: Array<{ ArchiveId: string; ArchiveDescription: string; Size: number }>
+  }
+  t.match(json.InventoryDate, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
+  t.same(json.ArchiveList.map((x) => [x.ArchiveId, x.ArchiveDescription, x.Size]), [[a, 'tierfs:packs/ab/a.pack', 100], [b, 'other tool, "daily"', 200], [c, '', 300]])
+
+  // An inventory an hour old lists none of these archives: they are newer.
+  await server.configure({ inventoryLagMs: 3600_000 })
+  const old = await client.send(new DescribeVaultCommand({ accountId: '-', vaultName: V }))
+  t.equal(old.LastInventoryDate, undefined, 'the vault is younger than an hour: no inventory yet')
+  const none = await failure(client.send(new InitiateJobCommand({ accountId: '-', vaultName: V, jobParameters: { Type: 'inventory-retrieval', Format: 'CSV' } })))
+  t.equal(none.status, 404, 'no inventory to retrieve')
+  const bad = await failure(client.send(new InitiateJobCommand({ accountId: '-', vaultName: V, jobParameters: { Type: 'inventory-retrieval', Format: 'XML' } })))
+  t.same([bad.name, bad.status], ['InvalidParameterValueException', 400])
+})
+
+t.test('CompleteMultipartUpload repeated returns the same archive for a while, then the upload is unknown', async (t) => {
+  const { client, server } = await start(t)
+  const data = randomBytes(MiB + 10)
+  const init = await client.send(new InitiateMultipartUploadCommand({ accountId: '-', vaultName: V, partSize: String(MiB) }))
+  for (const [s, e] of [[0, MiB - 1], [MiB, data.length - 1]] as const) {
+    await client.send(new UploadMultipartPartCommand({ accountId: '-', vaultName: V, uploadId: init.uploadId, range: `bytes ${s}-${e}/*`, body: data.subarray(s, e + 1) }))
+  }
+  const complete = (size = data.length, checksum = hex(data)): Promise<{ archiveId?: string; checksum?: string }> =>
+    client.send(new CompleteMultipartUploadCommand({ accountId: '-', vaultName: V, uploadId: init.uploadId, archiveSize: String(size), checksum }))
+  const first = await complete()
+  const again = await complete()
+  t.equal(again.archiveId, first.archiveId, 'the same archive id')
+  t.equal(again.checksum, hex(data))
+  t.equal((await server.stats()).vaults[V]?.archives, 1, 'no second archive')
+  t.same((await failure(complete(data.length, 'ab'.repeat(32)))).name, 'InvalidParameterValueException', 'a different tree hash is refused')
+  const abort = await failure(client.send(new AbortMultipartUploadCommand({ accountId: '-', vaultName: V, uploadId: init.uploadId })))
+  t.same([abort.name, abort.status], ['ResourceNotFoundException', 404], 'a completed upload cannot be aborted')
+  await client.send(new DeleteArchiveCommand({ accountId: '-', vaultName: V, archiveId: first.archiveId }))
+  t.equal((await complete()).archiveId, first.archiveId, 'still answered after the archive is deleted')
+  await server.configure({ completionMemoryMs: 0 })
+  const gone = await failure(complete())
+  t.same([gone.name, gone.status], ['ResourceNotFoundException', 404], 'forgotten after the completion memory')
+  const res = await fetch(`${server.endpoint}/-/vaults/${V}/multipart-uploads/nope`, { method: 'DELETE' })
+  t.equal(res.status, 400, 'unsigned requests are refused before anything else')
+  const noUpload = await failure(client.send(new AbortMultipartUploadCommand({ accountId: '-', vaultName: V, uploadId: 'nope' })))
+  t.same([noUpload.name, noUpload.status], ['ResourceNotFoundException', 404], 'an unknown upload')
+  const noJob = await failure(client.send(new GetJobOutputCommand({ accountId: '-', vaultName: V, jobId: 'nope' })))
+  t.same([noJob.name, noJob.status], ['ResourceNotFoundException', 404], 'an unknown job')
+})
