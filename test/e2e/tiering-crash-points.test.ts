@@ -153,6 +153,9 @@ for (const [i, { point, directions }] of POINTS.entries()) {
         const left = await leftAfterKill(m)
         t.comment(`${d}: killed at ${point}: ${left.unsettled} files mid-move, strays ${JSON.stringify(left.strayObjects)}, packs ${JSON.stringify(left.packs)}, files by tier ${JSON.stringify(left.tiers)}`)
         EXPECT[point](t, left, d)
+        const vault = (await glacier.stats()).vaults[vaultOf(i)]
+        t.comment(`${d}: the vault holds ${vault?.archives} archives and ${vault?.uploads} open multipart uploads; ${left.packs.gl ?? 0} recorded`)
+        if (point === 'glacier:archived') t.ok((vault?.archives ?? 0) > (left.packs.gl ?? 0), 'an archive in the vault has no record: what recovery must find')
         const pending = await fsckNoProblems(t, m, `${d}: as the kill left it`)
         t.ok(pending <= left.strays.length, `${d}: fsck sees ${pending} pending strays, all noted`)
         await m.mount()
