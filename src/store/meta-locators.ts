@@ -35,23 +35,8 @@ export function metaLocators(meta: Meta, target: string): LocatorStore {
   }
 }
 
-export function metaJobs(meta: Meta, target: string): RetrievalJobStore {
-  const prefix = `job/${target}/`
-  return {
-    async get(key) {
-      return (await meta.getSys(prefix + key))?.toString('utf8')
-    },
-    async set(key, record) {
-      await meta.begin().putSys(prefix + key, Buffer.from(record)).commit({ sync: true })
-    },
-    async delete(key) {
-      await meta.begin().deleteSys(prefix + key).commit({ sync: true })
-    },
-  }
-}
-
-export function metaIntents(meta: Meta, target: string): UploadIntentStore {
-  const prefix = `upl/${target}/`
+/** Text records under one sys prefix, written synced. */
+function sysRecords(meta: Meta, prefix: string): UploadIntentStore {
   return {
     async get(key) {
       return (await meta.getSys(prefix + key))?.toString('utf8')
@@ -66,4 +51,12 @@ export function metaIntents(meta: Meta, target: string): UploadIntentStore {
       for (const name of await meta.sysNames(prefix)) yield name.slice(prefix.length)
     },
   }
+}
+
+export function metaJobs(meta: Meta, target: string): RetrievalJobStore {
+  return sysRecords(meta, `job/${target}/`)
+}
+
+export function metaIntents(meta: Meta, target: string): UploadIntentStore {
+  return sysRecords(meta, `upl/${target}/`)
 }

@@ -1,9 +1,9 @@
 import t from 'tap'
-import { mkdir, open, readFile, stat } from 'node:fs/promises'
+import { mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob'
 import { tempMount, type TestMount } from '../support/tierfs-mount.js'
-import { sha256File, waitSealed } from '../support/e2e-io.js'
+import { firstRead, sha256File, waitSealed } from '../support/e2e-io.js'
 import { startAzurite, DEV_ACCOUNT, DEV_KEY } from '../support/azurite-process.js'
 import { FaultProxy } from '../support/fault-proxy.js'
 import {
@@ -19,19 +19,6 @@ const ARCHIVE_PREFIX = 'archive/'
 const PACK_BLOB = /^(hot|archive)\/packs\/[0-9a-f]{2}\/[0-9a-f]{32}\.pack$/
 /** How long a rehydration takes here (Azure: hours; azurite: no time at all, hence the proxy). */
 const REHYDRATE_MS = 3000
-
-/** Reads the first bytes of a file through the mount: the error code, or 'ok'. */
-async function firstRead(path: string): Promise<string> {
-  const fh = await open(path, 'r')
-  try {
-    await fh.read(Buffer.alloc(64 * 1024), 0, 64 * 1024, 0)
-    return 'ok'
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? String(err)
-  } finally {
-    await fh.close()
-  }
-}
 
 /** The daemon's counters of one tier's backend calls (`status --json`, tierMetrics). */
 async function tierOps(m: TestMount, tier: string): Promise<{ ops: Record<string, { count: number; errors: number }>; errorsByCode: Record<string, number> }> {

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { open, readFile, stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tempMount } from '../support/tierfs-mount.js'
-import { sha256File, waitSealed } from '../support/e2e-io.js'
+import { firstRead, sha256File, waitSealed } from '../support/e2e-io.js'
 import { startAzurite, DEV_ACCOUNT, DEV_KEY } from '../support/azurite-process.js'
 import {
   MiB, apply, azureTarget, chainPolicy, clockOffset, coldRemount, dropCaches, eventually, fsckClean, glacierTarget, ok, plan,
@@ -13,19 +13,6 @@ import {
 await useTieringCredentials()
 
 const FILE_SIZE = 6 * MiB
-
-/** Reads the first bytes of a file through the mount: the error code, or 'ok'. */
-async function firstRead(path: string): Promise<string> {
-  const fh = await open(path, 'r')
-  try {
-    await fh.read(Buffer.alloc(64 * 1024), 0, 64 * 1024, 0)
-    return 'ok'
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? String(err)
-  } finally {
-    await fh.close()
-  }
-}
 
 t.test('a file goes block -> s3 -> glacier -> deleted as its policy ages, readable at every stage', async (t) => {
   const { s3, glacier } = await startS3AndGlacier(t, { bucket: 'tierfs-chain', vault: 'tierfs-chain', jobDelayMs: 3000 })

@@ -1,5 +1,6 @@
 import { createCipheriv, createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
+import { open } from 'node:fs/promises'
 import type { TestMount } from './tierfs-mount.js'
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -34,4 +35,17 @@ export function pseudoRandom(seed: string, length: number): Buffer {
   const key = createHash('sha256').update(seed).digest()
   const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16))
   return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()])
+}
+
+/** Reads the first bytes of a file through the mount: the error code, or 'ok'. */
+export async function firstRead(path: string): Promise<string> {
+  const fh = await open(path, 'r')
+  try {
+    await fh.read(Buffer.alloc(64 * 1024), 0, 64 * 1024, 0)
+    return 'ok'
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err)
+  } finally {
+    await fh.close()
+  }
 }
