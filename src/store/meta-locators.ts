@@ -1,6 +1,5 @@
 import type { Meta } from '../meta/meta.js'
-import type { UploadIntentStore } from '../tier/glacier-intents.js'
-import type { RetrievalJobStore } from '../tier/glacier-jobs.js'
+import type { RecordStore } from '../tier/record-store.js'
 import type { LocatorEntry, LocatorStore } from '../tier/tier.js'
 
 /**
@@ -36,7 +35,7 @@ export function metaLocators(meta: Meta, target: string): LocatorStore {
 }
 
 /** Text records under one sys prefix, written synced. */
-function sysRecords(meta: Meta, prefix: string): UploadIntentStore {
+function sysRecords(meta: Meta, prefix: string): RecordStore {
   return {
     async get(key) {
       return (await meta.getSys(prefix + key))?.toString('utf8')
@@ -53,10 +52,10 @@ function sysRecords(meta: Meta, prefix: string): UploadIntentStore {
   }
 }
 
-export function metaJobs(meta: Meta, target: string): RetrievalJobStore {
+export function metaJobs(meta: Meta, target: string): RecordStore {
   return sysRecords(meta, `job/${target}/`)
 }
 
-export function metaIntents(meta: Meta, target: string): UploadIntentStore {
+export function metaIntents(meta: Meta, target: string): RecordStore {
   return sysRecords(meta, `upl/${target}/`)
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { TierfsError } from '../errors.js'
 import { KeyedLock } from './keyed-lock.js'
+import { parseRecordList, saveRecordList, type RecordStore } from './record-store.js'
 
 /**
  * One upload of a key to a Glacier vault that has not (yet) ended with its archive id in the
@@ -35,38 +35,6 @@ export interface UploadAttempt {
   endedAt?: number
 }
 
-/**
- * Durable per-key records of unresolved uploads (see UploadAttempt). Values are opaque
- * strings (JSON).
- *
- * Contract:
- * - `set` is durable (synced) when it resolves and replaces the record of the key; `delete` of a
- *   missing key succeeds.
- * - `get` sees every `set`/`delete` that resolved before it was called.
- * - `keys` streams every key with a record, in no particular order; records changed during the
- *   walk may or may not appear.
- * - Keys are tier keys, or reserved names starting with '#' (which no tier key can).
- * - Failures are TierfsError.
- * Without one, a GlacierTier keeps its intents in memory only (a crash then forgets them).
- */
-export interface UploadIntentStore {
-  get(key: string): Promise<string | undefined>
-  set(key: string, record: string): Promise<void>
-  delete(key: string): Promise<void>
-  keys(): AsyncIterable<string>
-}
-
-/** An in-memory UploadIntentStore (also usable as a RetrievalJobStore). */
-export function memoryRecordStore(): UploadIntentStore {
-  const m = new Map<string, string>()
-  return {
-    async get(key) { return m.get(key) },
-    async set(key, record) { m.set(key, record) },
-    async delete(key) { m.delete(key) },
-    async *keys() { yield* [...m.keys()] },
-  }
-}
-
 /** True when only a vault inventory can tell whether the attempt made an archive. */
 export const needsInventory = (a: UploadAttempt): boolean => a.kind === 'archive' && a.archiveId === undefined
 
@@ -77,11 +45,11 @@ export const needsInventory = (a: UploadAttempt): boolean => a.kind === 'archive
 export class IntentBook {
   private readonly lock = new KeyedLock()
 
-  constructor(private readonly store: UploadIntentStore) {}
+  constructor(private readonly store: RecordStore) {}
 
   async attempts(key: string): Promise<UploadAttempt[]> {
     const raw = await this.store.get(key)
-    return raw === undefined ? [] : parseAttempts(raw, key)
+    return raw === undefined ? [] : parseRecordList<UploadAttempt>(raw, 'upload intent', key)
   }
 
   /** Records a new attempt, durably, before any request of its upload is sent. */
@@ -106,23 +74,7 @@ export class IntentBook {
 
   private edit(key: string, fn: (all: UploadAttempt[]) => UploadAttempt[]): Promise<void> {
     return this.lock.run(key, async () => {
-      const before = await this.attempts(key)
-      const after = fn(before)
-      if (after.length === 0) {
-        if (before.length > 0) await this.store.delete(key)
-      } else {
-        await this.store.set(key, JSON.stringify(after))
-      }
+      await saveRecordList(this.store, key, fn(await this.attempts(key)))
     })
-  }
-}
-
-function parseAttempts(raw: string, key: string): UploadAttempt[] {
-  try {
-    const v = JSON.parse(raw) as unknown
-    if (!Array.isArray(v)) throw new Error('not an array')
-    return v as UploadAttempt[]
-  } catch (err) {
-    throw new TierfsError('CORRUPT', `upload intent record of ${key} is not valid JSON`, { cause: err })
   }
 }

@@ -5,10 +5,10 @@ import { TierfsError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { csvRows } from './csv-rows.js'
 import { isItemMissing } from './glacier-error.js'
-import type { RetrievalJobStore } from './glacier-jobs.js'
 import { needsInventory, type IntentBook, type UploadAttempt } from './glacier-intents.js'
 import { KeyedLock } from './keyed-lock.js'
 import type { LocatorStore } from './tier.js'
+import type { RecordStore } from './record-store.js'
 
 /** The job store name of the inventory record: '#' is in no tier key, so no retrieval job has it. */
 export const INVENTORY_RECORD = '#inventory'
@@ -38,7 +38,7 @@ export interface SweepDeps {
   intents: IntentBook
   locators: Pick<LocatorStore, 'get'>
   /** Where the inventory record lives (the tier's retrieval-job store). */
-  records: RetrievalJobStore
+  records: RecordStore
   /** The archive description of `key`'s uploads. */
   describeKey(key: string): string
   /** True while a put made attempt `id` in this process (its key is left alone). */

@@ -1,6 +1,6 @@
-import { TierfsError } from '../errors.js'
 import type { ByteRange } from './glacier-range.js'
 import { KeyedLock } from './keyed-lock.js'
+import { parseRecordList, saveRecordList, type RecordStore } from './record-store.js'
 
 export type RetrievalTier = 'Expedited' | 'Standard' | 'Bulk'
 
@@ -18,18 +18,6 @@ export interface RetrievalJob {
   completedAt?: number
 }
 
-/**
- * Durable per-key record of the retrieval jobs a Glacier tier started, so a restarted daemon
- * resumes polling instead of paying for a second retrieval. Values are opaque strings (JSON).
- * `set` is durable when it resolves; `delete` of a missing key succeeds; failures are TierfsError.
- * Without one, a GlacierTier remembers jobs in memory only.
- */
-export interface RetrievalJobStore {
-  get(key: string): Promise<string | undefined>
-  set(key: string, record: string): Promise<void>
-  delete(key: string): Promise<void>
-}
-
 /** Glacier keeps a job's output at least 24 hours after completion; stop trusting it an hour early. */
 export const OUTPUT_LIFETIME_MS = 23 * 3600 * 1000
 
@@ -37,14 +25,15 @@ export const covers = (job: RetrievalJob, r: ByteRange): boolean => job.start <=
 export const usable = (job: RetrievalJob, now: number): boolean => job.completedAt !== undefined && now - job.completedAt < OUTPUT_LIFETIME_MS
 
 /**
- * The jobs of every key: cached in memory, written through to the store, with one critical
+ * The jobs of every key: cached in memory, written through to the store (so that a restarted
+ * daemon resumes polling instead of paying for a second retrieval), with one critical
  * section per key so that concurrent warm-ups of a key join one job instead of starting two.
  */
 export class JobBook {
   private readonly cache = new Map<string, RetrievalJob[]>()
   private readonly lock = new KeyedLock()
 
-  constructor(private readonly store: RetrievalJobStore | undefined) {}
+  constructor(private readonly store: RecordStore) {}
 
   /**
    * The live jobs of `key` for `archiveId`: jobs of other archives and expired outputs are left
@@ -53,8 +42,8 @@ export class JobBook {
   async jobs(key: string, archiveId: string, now = Date.now()): Promise<RetrievalJob[]> {
     let all = this.cache.get(key)
     if (all === undefined) {
-      const raw = await this.store?.get(key)
-      all = raw === undefined ? [] : parseJobs(raw, key)
+      const raw = await this.store.get(key)
+      all = raw === undefined ? [] : parseRecordList<RetrievalJob>(raw, 'retrieval job', key)
       this.cache.set(key, all)
     }
     return all.filter((j) => j.archiveId === archiveId && (j.completedAt === undefined || usable(j, now)))
@@ -63,9 +52,7 @@ export class JobBook {
   /** Replaces the jobs of `key`; call inside `exclusive(key)` so updates do not interleave. */
   async save(key: string, jobs: RetrievalJob[]): Promise<void> {
     this.cache.set(key, jobs)
-    if (this.store === undefined) return
-    if (jobs.length === 0) await this.store.delete(key)
-    else await this.store.set(key, JSON.stringify(jobs))
+    await saveRecordList(this.store, key, jobs)
   }
 
   async forget(key: string): Promise<void> {
@@ -75,15 +62,5 @@ export class JobBook {
   /** Runs `fn` after every earlier `exclusive` call for the same key has settled. */
   exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
     return this.lock.run(key, fn)
-  }
-}
-
-function parseJobs(raw: string, key: string): RetrievalJob[] {
-  try {
-    const v = JSON.parse(raw) as unknown
-    if (!Array.isArray(v)) throw new Error('not an array')
-    return v as RetrievalJob[]
-  } catch (err) {
-    throw new TierfsError('CORRUPT', `retrieval job record of ${key} is not valid JSON`, { cause: err })
   }
 }

@@ -7,14 +7,15 @@ import { TierfsError } from '../errors.js'
 import type { TierId } from '../ids.js'
 import { silentLogger, type Logger } from '../log.js'
 import { isItemMissing, mapGlacierError } from './glacier-error.js'
-import { IntentBook, memoryRecordStore, type UploadAttempt, type UploadIntentStore } from './glacier-intents.js'
+import { IntentBook, type UploadAttempt } from './glacier-intents.js'
 import { InventorySweep } from './glacier-inventory.js'
-import { JobBook, covers, usable, type RetrievalJob, type RetrievalJobStore, type RetrievalTier } from './glacier-jobs.js'
+import { JobBook, covers, usable, type RetrievalJob, type RetrievalTier } from './glacier-jobs.js'
 import { describeKey, settleAttempt, settleKey, waitsForInventory, type SettleContext } from './glacier-orphans.js'
 import { alignRetrievalRange, checkPartSize, partSizeFor, type ByteRange } from './glacier-range.js'
 import { uploadMultipart, uploadSingle, type UploadContext } from './glacier-upload.js'
 import type { LocatorEntry, LocatorStore, ObjectInfo, Tier, TierCapabilities, Warmth } from './tier.js'
 import { checkKey } from './tier-key.js'
+import { memoryRecordStore, type RecordStore } from './record-store.js'
 import { MiB, treeHash } from './tree-hash.js'
 
 /** The configurable part of a Glacier tier (what a `targets.<name>` entry holds). */
@@ -43,9 +44,9 @@ export interface GlacierTierOptions extends GlacierSettings {
   /** Where archive ids and sizes live (Glacier has no keys). */
   locators: LocatorStore
   /** Where retrieval jobs (and the vault inventory job) are remembered across restarts; in memory only when absent. */
-  jobs?: RetrievalJobStore
+  jobs?: RecordStore
   /** Where unresolved uploads are recorded (see UploadAttempt); in memory only when absent. */
-  intents?: UploadIntentStore
+  intents?: RecordStore
   /**
    * How far this host's clock may be from Glacier's, allowed for when an inventory's date is
    * compared with an upload's. Default 15 minutes: SigV4 refuses requests signed further off.
@@ -101,12 +102,13 @@ export class GlacierTier implements Tier {
     this.partSize = checkPartSize(opts.partSize ?? 8 * MiB)
     this.singleMax = opts.singleUploadMax ?? Math.min(this.partSize, 64 * MiB)
     this.log = opts.log ?? silentLogger
-    this.book = new JobBook(opts.jobs)
+    const jobs = opts.jobs ?? memoryRecordStore()
+    this.book = new JobBook(jobs)
     this.intents = new IntentBook(opts.intents ?? memoryRecordStore())
     this.clockSkewMs = opts.clockSkewMs ?? 15 * 60_000
     this.sweep = new InventorySweep({
       sdk: () => this.sdk(), vault: opts.vault, accountId: this.accountId, target: id, intents: this.intents,
-      locators: opts.locators, records: opts.jobs ?? memoryRecordStore(), describeKey, inFlight: (a) => this.running.has(a),
+      locators: opts.locators, records: jobs, describeKey, inFlight: (a) => this.running.has(a),
       settledBy: (a) => this.settledBy(a), clockSkewMs: this.clockSkewMs, fail: (err, op) => this.fail(err, op), log: this.log,
     })
     this.capabilities = { rangeReads: true, needsWarmup: true, maxConnections: opts.maxConnections ?? 4, localFiles: false }

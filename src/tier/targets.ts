@@ -2,11 +2,10 @@ import { isAbsolute, resolve } from 'node:path'
 import { TierfsError } from '../errors.js'
 import type { TierId } from '../ids.js'
 import { AZURE_ACCESS_TIERS, AZURE_REHYDRATE_PRIORITIES, AZURE_REHYDRATE_TIERS, AzureTier, type AzureTierOptions } from './azure-tier.js'
-import type { RetrievalJobStore } from './glacier-jobs.js'
-import type { UploadIntentStore } from './glacier-intents.js'
 import { checkPartSize } from './glacier-range.js'
 import { GLACIER_RETRIEVAL_TIERS, GlacierTier, type GlacierSettings } from './glacier-tier.js'
 import { LocalTier } from './local-tier.js'
+import type { RecordStore } from './record-store.js'
 import { S3_RESTORE_TIERS, S3_STORAGE_CLASSES, S3Tier, type S3TierOptions } from './s3-tier.js'
 import { TargetFields } from './target-fields.js'
 import type { LocatorStore, Tier } from './tier.js'
@@ -59,9 +58,9 @@ export interface MakeTierOptions {
   /** Key -> archive id records of this target; required by backends that assign ids (glacier). */
   locators?: LocatorStore
   /** Retrieval-job records of this target (glacier), so a restart resumes polling; in memory when absent. */
-  retrievalJobs?: RetrievalJobStore
+  retrievalJobs?: RecordStore
   /** Unresolved uploads of this target (glacier), so a crash leaks no archive; in memory when absent. */
-  uploadIntents?: UploadIntentStore
+  uploadIntents?: RecordStore
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/

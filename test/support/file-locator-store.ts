@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import type { LocatorEntry, LocatorStore } from '../../src/tier/tier.js'
-import type { RetrievalJobStore } from '../../src/tier/glacier-jobs.js'
-import type { UploadIntentStore } from '../../src/tier/glacier-intents.js'
+import type { RecordStore } from '../../src/tier/record-store.js'
 
 /**
  * A small JSON-file map of key -> value for tests: every change rewrites the file (write to a
@@ -48,17 +47,8 @@ export class FileLocatorStore implements LocatorStore {
   }
 }
 
-/** RetrievalJobStore on a JSON file (tests only). */
-export class FileJobStore implements RetrievalJobStore {
-  private readonly map: JsonFileMap<string>
-  constructor(file: string) { this.map = new JsonFileMap(file) }
-  async get(key: string): Promise<string | undefined> { return (await this.map.read())[key] }
-  async set(key: string, record: string): Promise<void> { await this.map.update((m) => { m[key] = record }) }
-  async delete(key: string): Promise<void> { await this.map.update((m) => { delete m[key] }) }
-}
-
-/** UploadIntentStore on a JSON file (tests only). */
-export class FileIntentStore implements UploadIntentStore {
+/** RecordStore on a JSON file (tests only): a Glacier tier's retrieval jobs or upload intents. */
+export class FileRecordStore implements RecordStore {
   private readonly map: JsonFileMap<string>
   constructor(file: string) { this.map = new JsonFileMap(file) }
   async get(key: string): Promise<string | undefined> { return (await this.map.read())[key] }

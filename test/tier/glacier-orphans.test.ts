@@ -7,10 +7,10 @@ import { GlacierClient, UploadArchiveCommand } from '@aws-sdk/client-glacier'
 import { TierfsError } from '../../src/errors.js'
 import { asTierId } from '../../src/ids.js'
 import { jsonLogger } from '../../src/log.js'
-import type { UploadIntentStore } from '../../src/tier/glacier-intents.js'
+import type { RecordStore } from '../../src/tier/record-store.js'
 import { GlacierTier, type GlacierTierOptions } from '../../src/tier/glacier-tier.js'
 import type { LocatorEntry, LocatorStore } from '../../src/tier/tier.js'
-import { FileIntentStore, FileJobStore, FileLocatorStore } from '../support/file-locator-store.js'
+import { FileLocatorStore, FileRecordStore } from '../support/file-locator-store.js'
 import { startGlacierServer, TEST_REGION, useTestCredentials, type GlacierServer } from '../support/glacier-server.js'
 import { readBack } from './conformance.js'
 
@@ -48,8 +48,8 @@ async function setup(t: Test, jobDelayMs = 300): Promise<Setup> {
     const tier = new GlacierTier(asTierId('cold'), {
       vault: VAULT, region: TEST_REGION, endpoint: server.endpoint, partSize: MiB, maxAttempts: 1, clockSkewMs: 0, log,
       locators: hangingLocators(new FileLocatorStore(join(dir, 'locators.json')), opts.hang),
-      jobs: new FileJobStore(join(dir, 'jobs.json')),
-      intents: hangingIntents(new FileIntentStore(join(dir, 'intents.json')), opts.hang),
+      jobs: new FileRecordStore(join(dir, 'jobs.json')),
+      intents: hangingIntents(new FileRecordStore(join(dir, 'intents.json')), opts.hang),
       ...opts.extra,
     })
     await tier.ready()
@@ -85,7 +85,7 @@ function hangingLocators(inner: LocatorStore, hang: Hang | undefined): LocatorSt
   }
 }
 
-function hangingIntents(inner: UploadIntentStore, hang: Hang | undefined): UploadIntentStore {
+function hangingIntents(inner: RecordStore, hang: Hang | undefined): RecordStore {
   return {
     get: (key) => inner.get(key),
     set: (key, record) => (hang?.intentWhen?.(key, record) === true ? never(hang.entered) : inner.set(key, record)),
@@ -239,7 +239,7 @@ t.test('a locator store that refuses the record: the new archive is deleted, the
   const failing = new GlacierTier(asTierId('cold'), {
     vault: VAULT, region: TEST_REGION, endpoint: s.server.endpoint, maxAttempts: 1, clockSkewMs: 0,
     locators: { ...new FileLocatorStore(join(s.dir, 'locators.json')), get: async () => undefined, set: async () => { throw new TierfsError('IO', 'disk full') }, delete: async () => undefined, keys: async function* () {} },
-    intents: new FileIntentStore(join(s.dir, 'intents.json')),
+    intents: new FileRecordStore(join(s.dir, 'intents.json')),
   })
   await failing.ready()
   t.teardown(() => failing.close())
