@@ -1,4 +1,4 @@
-import type { FileHandle } from 'node:fs/promises'
+import { open, type FileHandle } from 'node:fs/promises'
 import { TierfsError } from '../errors.js'
 
 /** pread until `length` bytes or end of file (a shorter buffer then). */
@@ -22,4 +22,14 @@ export async function readFilePart(fh: FileHandle, start: number, length: number
   const buf = await preadFully(fh, start, length)
   if (buf.length !== length) throw TierfsError.io(`the file ended at ${start + buf.length} bytes while it was uploaded (expected ${start + length})`)
   return buf
+}
+
+/** The first `length` bytes of a file, read whole (`readFilePart` of a file opened and closed here). */
+export async function readFileHead(file: string, length: number): Promise<Buffer> {
+  const fh = await open(file, 'r')
+  try {
+    return await readFilePart(fh, 0, length)
+  } finally {
+    await fh.close()
+  }
 }

@@ -1,4 +1,4 @@
-import { open, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import {
   DeleteArchiveCommand, DescribeJobCommand, DescribeVaultCommand, GetJobOutputCommand, GlacierClient, InitiateJobCommand,
 } from '@aws-sdk/client-glacier'
@@ -15,6 +15,7 @@ import { alignRetrievalRange, checkPartSize, partSizeFor, type ByteRange } from 
 import { uploadMultipart, uploadSingle, type UploadContext } from './glacier-upload.js'
 import type { LocatorEntry, LocatorStore, ObjectInfo, Tier, TierCapabilities, Warmth } from './tier.js'
 import { checkKey } from './tier-key.js'
+import { readFileHead } from './file-part.js'
 import { memoryRecordStore, type RecordStore } from './record-store.js'
 import { MiB, treeHash } from './tree-hash.js'
 
@@ -175,7 +176,7 @@ export class GlacierTier implements Tier {
     if (size > 0) {
       const multipart = size > this.singleMax
       // Read before the intent is recorded: a local failure then leaves nothing to resolve.
-      const body = multipart ? undefined : 'data' in source ? source.data : await readSmall(source.file, size, context)
+      const body = multipart ? undefined : 'data' in source ? source.data : await readFileHead(source.file, size).catch((err: unknown) => { throw TierfsError.from(err, context) })
       const attempt = await this.intents.begin(key, multipart ? 'multipart' : 'archive')
       this.running.add(attempt.id)
       try {
@@ -471,26 +472,5 @@ export class GlacierTier implements Tier {
 
   private fail(err: unknown, op: string, key?: string): TierfsError {
     return mapGlacierError(err, { target: this.id, vault: this.opts.vault, op, ...(key === undefined ? {} : { key }) })
-  }
-}
-
-/** Reads a file of at most the single-upload size into memory (UploadArchive needs a replayable body). */
-async function readSmall(file: string, size: number, context: string): Promise<Buffer> {
-  try {
-    const fh = await open(file, 'r')
-    try {
-      const buf = Buffer.allocUnsafe(size)
-      let done = 0
-      while (done < size) {
-        const { bytesRead } = await fh.read(buf, done, size - done, done)
-        if (bytesRead === 0) throw TierfsError.io(`${context}: file shrank during upload`)
-        done += bytesRead
-      }
-      return buf
-    } finally {
-      await fh.close()
-    }
-  } catch (err) {
-    throw TierfsError.from(err, context)
   }
 }

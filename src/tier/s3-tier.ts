@@ -1,4 +1,4 @@
-import { open, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import {
   DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
@@ -8,7 +8,7 @@ import { TierfsError } from '../errors.js'
 import type { TierId } from '../ids.js'
 import { silentLogger } from '../log.js'
 import { mapS3Error, s3ErrorCode, s3Status } from './s3-errors.js'
-import { readFilePart } from './file-part.js'
+import { readFileHead } from './file-part.js'
 import { uploadMultipart } from './s3-multipart.js'
 import type { ObjectInfo, Tier, TierCapabilities, Warmth } from './tier.js'
 import { checkKey } from './tier-key.js'
@@ -189,13 +189,7 @@ export class S3Tier implements Tier {
         return
       }
       // One part's worth at most, read whole: a buffer body has its SHA-256 signed and checked.
-      const fh = await open(source.file, 'r')
-      let body: Buffer
-      try {
-        body = await readFilePart(fh, 0, size)
-      } finally {
-        await fh.close()
-      }
+      const body = await readFileHead(source.file, size)
       await this.live().send(new PutObjectCommand({ ...common, Body: body, ContentLength: size }))
     } catch (err) {
       throw this.fail(err, 'put', key)
