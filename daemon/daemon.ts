@@ -24,7 +24,7 @@ import { Tiering } from './tiering.js'
 import { Checkpoints } from './checkpoints.js'
 import { serveMetrics } from './metrics-server.js'
 import { clockOffsetMs } from './clock-offset.js'
-import { armCrash, armedCrash, isCrashPoint } from '../src/crash-point.js'
+import { armCrash, armedCrash, crashPointNamed } from '../src/crash-point.js'
 
 export interface DaemonArgs {
   store: string
@@ -140,9 +140,11 @@ export class Daemon {
       const targets = this.store === undefined ? [] : unusableTargets(dir.set, this.store.tiers)
       if (r.changed || r.errors.length > 0) {
         for (const e of r.errors) this.log.error('policy file rejected; its last good version stays in force', { file: e.file, error: e.message })
-        if (r.changed) this.log.info('policies loaded', { dir: dir.dir, policies: dir.set.policies.map((p) => p.name) })
-        if (r.changed) for (const e of targets) this.log.error('policy names a target it cannot use; its files stay where they are', { file: e.file, error: e.message })
-        if (r.changed) this.backup?.setPolicies(dir.set)
+        if (r.changed) {
+          this.log.info('policies loaded', { dir: dir.dir, policies: dir.set.policies.map((p) => p.name) })
+          for (const e of targets) this.log.error('policy names a target it cannot use; its files stay where they are', { file: e.file, error: e.message })
+          this.backup?.setPolicies(dir.set)
+        }
       }
       return { errors: [...r.errors, ...targets], policies: dir.set.policies.map((p) => p.name) }
     } catch (err) {
@@ -258,12 +260,9 @@ export class Daemon {
       case 'clock-offset':
         if (req.args?.offset !== undefined) this.clockOffset = clockOffsetMs(String(req.args.offset))
         return { offsetMs: this.clockOffset, now: new Date(this.nowMs()).toISOString() }
-      case 'crash-at': {
-        const point = String(req.args?.point)
-        if (point !== 'none' && !isCrashPoint(point)) throw new TierfsError('CONFIG', `unknown crash point ${JSON.stringify(point)}`)
-        armCrash(point === 'none' ? undefined : point, Number(req.args?.nth ?? 1))
+      case 'crash-at':
+        armCrash(crashPointNamed(String(req.args?.point)), Number(req.args?.nth ?? 1))
         return { armed: armedCrash() ?? null }
-      }
       case 'policy-reload':
         return this.reloadPolicies()
       case 'policy-plan':

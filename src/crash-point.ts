@@ -1,3 +1,5 @@
+import { TierfsError } from './errors.js'
+
 /**
  * Named points in write paths where a test can kill the process (SIGKILL, as `kill -9` would)
  * to prove the path survives a crash exactly there. Nothing is armed unless a test asks, through
@@ -34,8 +36,13 @@ export function armedCrash(): { point: CrashPointName; left: number } | undefine
   return armed === undefined ? undefined : { ...armed }
 }
 
-export function isCrashPoint(s: string): s is CrashPointName {
-  return (CRASH_POINTS as readonly string[]).includes(s)
+/** The point `name` names ('none': undefined, disarming); CONFIG listing the points otherwise. */
+export function crashPointNamed(name: string): CrashPointName | undefined {
+  if (name === 'none') return undefined
+  if (!(CRASH_POINTS as readonly string[]).includes(name)) {
+    throw new TierfsError('CONFIG', `unknown crash point ${JSON.stringify(name)} (known: ${CRASH_POINTS.join(', ')}, none)`)
+  }
+  return name as CrashPointName
 }
 
 /** Kills the process here if this point is armed and its count is reached. */
@@ -43,4 +50,3 @@ export function crashPoint(point: CrashPointName): void {
   if (armed?.point !== point || --armed.left > 0) return
   process.kill(process.pid, 'SIGKILL')
 }
-

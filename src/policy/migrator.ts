@@ -646,7 +646,8 @@ async function discard(p: BuiltPack): Promise<void> {
   if ('file' in p.source) await rm(p.source.file, { force: true })
 }
 
-function emptyReport(): PassReport {
+/** A report of nothing done yet. */
+export function emptyReport(): PassReport {
   return {
     filesMoved: 0, bytesMoved: 0, chunksCopied: 0, packsWritten: 0, packsFreed: 0, bytesFreed: 0, filesDeleted: 0, filesFailed: 0, chunksHeldWarm: 0,
     pointChunksMoved: 0, pointBytesMoved: 0, packsRepacked: 0, repacksWaiting: 0, errors: [],

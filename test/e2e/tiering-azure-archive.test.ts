@@ -45,7 +45,7 @@ t.test('a file goes block -> azure Hot -> azure Archive, is recalled through the
   // own clients talk to azurite directly.
   const proxy = await FaultProxy.start(Number(new URL(az.accountUrl).port))
   t.teardown(() => proxy.close())
-  proxy.inject({ defer: { ms: REHYDRATE_MS, status: 202 } }, {
+  proxy.inject({ defer: { ms: REHYDRATE_MS, status: 202, headers: { 'x-ms-request-id': 'fault-proxy' } } }, {
     times: Infinity, match: (q) => q.method === 'PUT' && q.query.get('comp') === 'tier' && q.headers['x-ms-access-tier'] !== 'Archive',
   })
   proxy.inject({ addHeaders: { 'x-ms-archive-status': 'rehydrate-pending-to-hot' } }, { times: Infinity, match: (q) => q.method === 'HEAD' && proxy.deferred(q.path) })

@@ -1,9 +1,6 @@
 import t, { type Test } from 'tap'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { silentLogger } from '../../src/log.js'
-import { openStore } from '../../src/store/open-store.js'
-import { asTierId } from '../../src/ids.js'
 import type { CrashPointName } from '../../src/crash-point.js'
 import { tempMount, type TestMount } from '../support/tierfs-mount.js'
 import { waitSealed } from '../support/e2e-io.js'
@@ -38,13 +35,8 @@ const SOURCE: Record<Direction, string> = { 'to-s3': 'block', 'to-glacier': 's3'
 const DEST: Record<Direction, string> = { 'to-s3': 's3', 'to-glacier': 'gl' }
 const DEST_KIND: Record<Direction, string> = { 'to-s3': 'object', 'to-glacier': 'cold' }
 
-/** What the kill left, with whether each noted stray's object exists on its tier. */
-interface Left extends Leftovers {
-  strayObjects: Array<{ tier: string; key: string; exists: boolean }>
-}
-
 /** Per point: what the state left by a kill there must show. */
-const EXPECT: Record<CrashPointName, (t: Test, l: Left, d: Direction) => void> = {
+const EXPECT: Record<CrashPointName, (t: Test, l: Leftovers, d: Direction) => void> = {
   'migrate:marked': (t, l, d) => {
     t.equal(l.unsettled, FILES, 'every file is marked as being moved')
     t.same(l.strays, [], 'nothing noted: no upload began')
@@ -95,24 +87,6 @@ t.teardown(() => s3.destroy())
 const glacier = await startGlacierServer({ jobDelayMs: 300, vaults: POINTS.map((_, i) => vaultOf(i)) })
 t.teardown(() => glacier.stop())
 
-async function leftAfterKill(m: TestMount): Promise<Left> {
-  const l = await leftovers(m)
-  const store = await openStore(m.store, silentLogger, { recover: false })
-  try {
-    const strayObjects: Left['strayObjects'] = []
-    for (const name of l.strays) {
-      const [, tier, ...rest] = name.split('/')
-      const key = rest.join('/')
-      const tierObj = store.tiers.get(asTierId(tier as string))
-      await tierObj.ready()
-      strayObjects.push({ tier: tier as string, key, exists: (await tierObj.head(key)) !== undefined })
-    }
-    return { ...l, strayObjects }
-  } finally {
-    await store.close()
-  }
-}
-
 /** Archives in the vault and objects in the bucket match the packs recorded there, exactly. */
 async function noOrphans(t: Test, m: TestMount, i: number, label: string): Promise<void> {
   const bytes = await tierBytes(m)
@@ -150,7 +124,7 @@ for (const [i, { point, directions }] of POINTS.entries()) {
         const killed = await apply(m)
         t.not(killed.code, 0, `${d}: the pass dies with the daemon`)
         await m.died(pid)
-        const left = await leftAfterKill(m)
+        const left = await leftovers(m)
         t.comment(`${d}: killed at ${point}: ${left.unsettled} files mid-move, strays ${JSON.stringify(left.strayObjects)}, packs ${JSON.stringify(left.packs)}, files by tier ${JSON.stringify(left.tiers)}`)
         EXPECT[point](t, left, d)
         const vault = (await glacier.stats()).vaults[vaultOf(i)]

@@ -1,4 +1,5 @@
 import type { Test } from 'tap'
+import { asTierId } from '../../src/ids.js'
 import { silentLogger } from '../../src/log.js'
 import { openStore } from '../../src/store/open-store.js'
 import type { TestMount } from './tierfs-mount.js'
@@ -9,6 +10,8 @@ import { dropCaches, fsck } from './tiering-fixture.js'
 export interface Leftovers {
   /** Noted uploads or frees without their record: killed between note and commit, or commit and delete. */
   strays: string[]
+  /** Each noted stray's tier and key, and whether its object exists there now. */
+  strayObjects: Array<{ tier: string; key: string; exists: boolean }>
   /** Sealed packs with no live bytes off the cold tiers: killed between a commit and the free. */
   deadPacks: number
   /** Files marked as being moved: killed before their move was seen through. */
@@ -22,7 +25,15 @@ export interface Leftovers {
 export async function leftovers(m: TestMount): Promise<Leftovers> {
   const store = await openStore(m.store, silentLogger, { recover: false })
   try {
-    const out: Leftovers = { strays: await store.meta.sysNames('stray/'), deadPacks: 0, unsettled: (await store.meta.sysNames('moving/')).length, tiers: {}, packs: {} }
+    const strays = await store.meta.sysNames('stray/')
+    const out: Leftovers = { strays, strayObjects: [], deadPacks: 0, unsettled: (await store.meta.sysNames('moving/')).length, tiers: {}, packs: {} }
+    for (const name of strays) {
+      const [, tier, ...rest] = name.split('/')
+      const key = rest.join('/')
+      const t = store.tiers.get(asTierId(tier as string))
+      await t.ready()
+      out.strayObjects.push({ tier: tier as string, key, exists: (await t.head(key)) !== undefined })
+    }
     for await (const p of store.meta.packs()) {
       if (p.state !== 'sealed') continue
       out.packs[p.tier] = (out.packs[p.tier] ?? 0) + 1

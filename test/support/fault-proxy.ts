@@ -17,11 +17,11 @@ export type FaultAction =
   /** Forward, adding these response headers. */
   | { addHeaders: Record<string, string> }
   /**
-   * Answer `status` at once, and forward the request `ms` later (its answer dropped): an
-   * operation the service accepts now and carries out later (Azure's rehydration of an archived
-   * blob). Until then `deferred(path)` is true.
+   * Answer `status` (with `headers`) at once, and forward the request `ms` later (its answer
+   * dropped): an operation the service accepts now and carries out later (Azure's rehydration
+   * of an archived blob). Until then `deferred(path)` is true.
    */
-  | { defer: { ms: number; status: number } }
+  | { defer: { ms: number; status: number; headers?: Record<string, string> } }
 
 /** One request as the proxy saw it. */
 export interface SeenRequest {
@@ -139,11 +139,11 @@ export class FaultProxy {
   }
 
   /** Answers now; sends the request (body buffered) upstream `ms` later, dropping its answer. */
-  private defer(req: IncomingMessage, res: ServerResponse, path: string, d: { ms: number; status: number }): void {
+  private defer(req: IncomingMessage, res: ServerResponse, path: string, d: { ms: number; status: number; headers?: Record<string, string> }): void {
     const body: Buffer[] = []
     req.on('data', (c: Buffer) => body.push(c))
     req.once('end', () => {
-      res.writeHead(d.status, { 'content-length': '0', 'x-ms-request-id': 'fault-proxy', 'x-ms-version': String(req.headers['x-ms-version'] ?? '') }).end()
+      res.writeHead(d.status, { ...d.headers, 'content-length': '0' }).end()
       clearTimeout(this.later.get(path))
       this.later.set(path, setTimeout(() => {
         const up = request({ ...this.upstream, method: req.method, path: req.url, headers: req.headers, agent: false }, (ur) => {

@@ -6,7 +6,7 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob'
 import { S3RVER_KEY, S3rverProcess } from './s3rver-process.js'
 import { startGlacierServer, TEST_KEYS, TEST_REGION, type GlacierServer } from './glacier-server.js'
-import type { PassReport } from '../../src/policy/migrator.js'
+import { emptyReport, type PassReport } from '../../src/policy/migrator.js'
 import { run, type TestMount } from './tierfs-mount.js'
 import { pseudoRandom, sha256File, sleep } from './e2e-io.js'
 
@@ -144,7 +144,7 @@ export async function apply(m: TestMount): Promise<{ code: number; report: PassR
   try {
     report = JSON.parse(r.stdout) as PassReport
   } catch {
-    report = { filesMoved: 0, bytesMoved: 0, chunksCopied: 0, packsWritten: 0, packsFreed: 0, bytesFreed: 0, filesDeleted: 0, filesFailed: 0, chunksHeldWarm: 0, pointChunksMoved: 0, pointBytesMoved: 0, packsRepacked: 0, repacksWaiting: 0, errors: [{ message: r.stderr }] }
+    report = { ...emptyReport(), errors: [{ message: r.stderr }] }
   }
   return { code: r.code, report, stderr: r.stderr }
 }
