@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mkdir, readFile, stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob'
 import { tempMount, type TestMount } from '../support/tierfs-mount.js'
@@ -7,8 +7,8 @@ import { firstRead, sha256File, waitSealed } from '../support/e2e-io.js'
 import { startAzurite, DEV_ACCOUNT, DEV_KEY } from '../support/azurite-process.js'
 import { FaultProxy } from '../support/fault-proxy.js'
 import {
-  MiB, apply, azureArchiveTarget, azureBlobs, azureTarget, chainPolicy, clockOffset, coldRemount, eventually, fsckClean, ok, reload,
-  tierBytes, tieringConfig, useAzuriteCredentials, writeData, writePolicy, xattr, type AzureBlobInfo,
+  MiB, apply, azureArchiveTarget, azureBlobs, azureTarget, clockOffset, coldRemount, eventually, fsckClean, ok, startChain,
+  tierBytes, tieringConfig, useAzuriteCredentials, writeData, xattr, type AzureBlobInfo,
 } from '../support/tiering-fixture.js'
 
 const FILE_SIZE = 6 * MiB
@@ -60,16 +60,7 @@ t.test('a file goes block -> azure Hot -> azure Archive, is recalled through the
     }, { recall: { waitSeconds: 0 } }),
   })
   t.teardown(() => m.cleanup())
-  await mkdir(join(m.mnt, 'hbase'))
-  const a = join(m.mnt, 'hbase/a.bin')
-  const control = join(m.mnt, 'other.bin')
-  const controlSha = await writeData(control, 'archive-control', 4096)
-  const aSha = await writeData(a, 'archive-a', FILE_SIZE)
-  await waitSealed(m)
-
-  const file = await writePolicy(m, 'hbase', chainPolicy({ name: 'hbase-archive', path: '/hbase/**', object: 'azure-hot', cold: 'azure-archive' }))
-  t.match(await ok(t, m, ['policy', 'check', file]), /ok \(hbase-archive\)/, 'policy check accepts the chain')
-  t.match(await reload(t, m), /policies in force: hbase-archive/)
+  const { a, aSha, control, controlSha } = await startChain(t, m, { seed: 'archive', size: FILE_SIZE, name: 'hbase-archive', object: 'azure-hot', cold: 'azure-archive' })
   const start = await tierBytes(m)
   t.equal(await xattr(a, 'user.tierfs.state'), 'resident')
 

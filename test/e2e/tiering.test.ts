@@ -5,7 +5,7 @@ import { tempMount } from '../support/tierfs-mount.js'
 import { firstRead, sha256File, waitSealed } from '../support/e2e-io.js'
 import { startAzurite, DEV_ACCOUNT, DEV_KEY } from '../support/azurite-process.js'
 import {
-  MiB, apply, azureTarget, chainPolicy, clockOffset, coldRemount, dropCaches, eventually, fsckClean, glacierTarget, ok, plan,
+  MiB, apply, azureTarget, chainPolicy, clockOffset, coldRemount, dropCaches, eventually, fsckClean, glacierTarget, plan, startChain,
   reload, s3Keys, s3Target, startS3AndGlacier, tierBytes, tieringConfig, useAzuriteCredentials, useTieringCredentials,
   writeData, writePolicy, xattr,
 } from '../support/tiering-fixture.js'
@@ -20,17 +20,7 @@ t.test('a file goes block -> s3 -> glacier -> deleted as its policy ages, readab
     config: tieringConfig({ 's3-primary': s3Target(s3.endpoint, 'tierfs-chain'), 'glacier-archive': glacierTarget(glacier.endpoint, 'tierfs-chain') }),
   })
   t.teardown(() => m.cleanup())
-  await import('node:fs/promises').then((fs) => fs.mkdir(join(m.mnt, 'hbase')))
-  const a = join(m.mnt, 'hbase/a.bin')
-  const control = join(m.mnt, 'other.bin')
-  // The control file is small enough to live inline in metadata: every block pack is a.bin's.
-  const controlSha = await writeData(control, 'chain-control', 4096)
-  const aSha = await writeData(a, 'chain-a', FILE_SIZE)
-  await waitSealed(m)
-
-  const file = await writePolicy(m, 'hbase', chainPolicy({ name: 'hbase-nightly', path: '/hbase/**', object: 's3-primary', cold: 'glacier-archive' }))
-  t.match(await ok(t, m, ['policy', 'check', file]), /ok \(hbase-nightly\)/, 'policy check accepts the chain')
-  t.match(await reload(t, m), /policies in force: hbase-nightly/)
+  const { a, aSha, control, controlSha } = await startChain(t, m, { seed: 'chain', size: FILE_SIZE, name: 'hbase-nightly', object: 's3-primary', cold: 'glacier-archive' })
 
   // Day 0: nothing to do.
   let p = await plan(t, m)

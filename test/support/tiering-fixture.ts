@@ -8,7 +8,7 @@ import { S3RVER_KEY, S3rverProcess } from './s3rver-process.js'
 import { startGlacierServer, TEST_KEYS, TEST_REGION, type GlacierServer } from './glacier-server.js'
 import { emptyReport, type PassReport } from '../../src/policy/migrator.js'
 import { run, type TestMount } from './tierfs-mount.js'
-import { pseudoRandom, sha256File, sleep } from './e2e-io.js'
+import { pseudoRandom, sha256File, sleep, waitSealed } from './e2e-io.js'
 
 export const MiB = 1024 * 1024
 
@@ -258,4 +258,22 @@ export async function startS3AndGlacier(t: Test, opts: { bucket: string; vault: 
   const glacier = await startGlacierServer({ jobDelayMs: opts.jobDelayMs, vaults: [opts.vault] })
   t.teardown(() => glacier.stop())
   return { s3, glacier }
+}
+
+/**
+ * The start of a chain scenario: /hbase/a.bin (`size` bytes) and a small /other.bin outside the
+ * policy (inline in metadata: every block pack is a.bin's), sealed; a chain policy `name` under
+ * /hbase/** to `object` then `cold`, checked by `tierfs policy check` and loaded.
+ */
+export async function startChain(t: Test, m: TestMount, o: { seed: string; size: number; name: string; object: string; cold: string }): Promise<{ a: string; aSha: string; control: string; controlSha: string }> {
+  await mkdir(join(m.mnt, 'hbase'))
+  const a = join(m.mnt, 'hbase/a.bin')
+  const control = join(m.mnt, 'other.bin')
+  const controlSha = await writeData(control, `${o.seed}-control`, 4096)
+  const aSha = await writeData(a, `${o.seed}-a`, o.size)
+  await waitSealed(m)
+  const file = await writePolicy(m, 'hbase', chainPolicy({ name: o.name, path: '/hbase/**', object: o.object, cold: o.cold }))
+  t.match(await ok(t, m, ['policy', 'check', file]), new RegExp(`ok \\(${o.name}\\)`), 'policy check accepts the chain')
+  t.match(await reload(t, m), new RegExp(`policies in force: ${o.name}`))
+  return { a, aSha, control, controlSha }
 }
