@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { cp, mkdir, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { duBytes, mustRun, timedProc, type Proc, type RunOpts } from './bench-run.js'
-import { cpuSeconds, OUT_DIR, procMemKb } from './subjects.js'
+import { cpuSeconds, OUT_DIR, procMemKb, startPassthrough } from './subjects.js'
 import { childEnv, CLI, RUN_DIR, run, tempMount, type TestMount } from '../support/tierfs-mount.js'
 
 /** One step's figures. */
@@ -239,6 +239,27 @@ export async function mountAndCopy(o: RunOpts & { cmd: string; args: string[]; m
   } finally {
     live.delete(handle)
     await handle.cleanup()
+  }
+}
+
+/**
+ * `cp -a` of `src` through a passthrough FUSE mount of it at `mnt` (PassthroughVfs on fuse-native
+ * with tierfs's adapter and mount options; no chunks, no metadata store): the best any filesystem
+ * on this binding can restore. Times the cp alone; CPU is the mount process's over it plus cp's.
+ */
+export async function passthroughCopy(src: string, dest: string, mnt: string, tmp: string): Promise<Step> {
+  await mkdir(mnt, { recursive: true })
+  const mount = await startPassthrough(src, mnt)
+  const handle = { cleanup: mount.stop }
+  live.add(handle)
+  try {
+    const c0 = (await cpuSeconds(mount.pid)) ?? 0
+    const copy = await timedProc('cp', ['-a', `${mnt}/.`, dest], { tmp })
+    const c1 = (await cpuSeconds(mount.pid)) ?? 0
+    return { seconds: copy.seconds, cpuS: c1 - c0 + copy.cpuS, rssKb: (await procMemKb(mount.pid))?.hwm ?? 0 }
+  } finally {
+    live.delete(handle)
+    await mount.stop()
   }
 }
 

@@ -14,7 +14,9 @@
  * an empty directory by every tool, with its restore command (tierfs: `cp -a` out of the restore
  * point's folder, and `tierfs restore`; restic restore; borg extract) and through its FUSE mount
  * (restic mount + cp -a, borg mount + cp -a), beside a plain `cp -a` of the export directory
- * (native); every restore is checked file by file against night 4's source (sha256, size, mode,
+ * (native) and a `cp -a` of it through a passthrough FUSE mount on the same binding, adapter and
+ * options as tierfs (the fastest any filesystem on fuse-native restores here: the binding's
+ * ceiling); every restore is checked file by file against night 4's source (sha256, size, mode,
  * owner, mtime, symlink targets; a mismatch fails the run). Night 1 is then forgotten and pruned.
  * Once per bench run, after the runs: a snapshot-mode restore point of 100,000 small files
  * (--quick 20,000) written through a fresh mount, `tierfs snapshot create` and `tierfs backup run`
@@ -68,7 +70,7 @@ import { join } from 'node:path'
 import { benchFailed, cleanupOnInterrupt, log, mustRun, timedProc } from './bench-run.js'
 import { FULL, QUICK, makeNight1, makeNight2, makeNight3, makeNight4, mib, newFilesPerNight, treeDiff, treeOf, treeTotals, type NightInfo, type Sizes, type Tree } from './backup-scenario.js'
 import { prunePlanningRun, snapshotModeRun, type PinRun, type PlanningRun } from './backup-scale-runs.js'
-import { BorgBackup, cleanupMounts, MountUnavailable, ResticBackup, TierfsBackup, type BackupSubject, type Step } from './backup-subjects.js'
+import { BorgBackup, cleanupMounts, MountUnavailable, passthroughCopy, ResticBackup, TierfsBackup, type BackupSubject, type Step } from './backup-subjects.js'
 import { atMost, bound, cell, markdownTable, push, pushGrowth, secondsText, targetsLine, type Row, type Target, type Who } from './backup-table.js'
 import { busyness, describeMachine, machineText } from './machine.js'
 import { fmt, median } from './report-table.js'
@@ -109,7 +111,7 @@ interface Rows {
   night2: Row; stored2: Row
   night3: Row; stored3: Row
   night4: Row; stored4: Row; stored4Plain: Row; disk4: Row
-  restore: Row; restoreMount: Row; restoreCli: Row
+  restore: Row; restoreMount: Row; restoreCli: Row; restoreCeiling: Row
   prune: Row; freed: Row; sizeAfter: Row
   rss: Row
   pinCreate: Row; pinRoundTrip: Row; pinDaemon: Row; pinCli: Row; runCli: Row
@@ -139,6 +141,7 @@ function makeRows(z: Sizes, opts: Options, cold: () => boolean): Rows {
     restore: seconds(`restore night 4 into an empty dir, ${c()} (tierfs: cp -a of .snapshots/hbase/<t>/.; restic restore; borg extract; native: cp -a of the export directory)`, atMost('≤ restic restore', ['restic', 1])),
     restoreMount: seconds(`restore night 4 through a FUSE mount + cp -a, ${c()}, from the mount command's start (tierfs, native: as above; restic mount; borg mount -f)`, atMost('≥ 3x faster than restic mount + cp', ['restic', 1 / 3])),
     restoreCli: seconds('↳ tierfs: the same with `tierfs restore` (4 files in flight; others: their restore rows above)'),
+    restoreCeiling: seconds(`↳ the FUSE binding's own ceiling: cp -a of night 4's export directory through a passthrough mount of it (PassthroughVfs on fuse-native with tierfs's adapter and mount options: no chunks, no decoding, no metadata store), ${c()}, cp alone, in the native column; tierfs: as above`),
     prune: seconds(`forget + prune night 1, ${c()} (tierfs snapshot delete + prune; restic forget --prune; borg prune + compact)`),
     freed: { test: 'bytes freed by that prune (ratio: tierfs ÷ other, > 1 = tierfs reclaimed more)', kind: 'bytesMore', runs: {} },
     sizeAfter: bytes('repository after the prune'),
@@ -244,6 +247,7 @@ async function oneRep(opts: Options, z: Sizes, base: string, rep: number, rows: 
       { label: 'borg-extract', row: rows.restore, who: 'borg', go: (d) => borg.restore(d, RESTORE_NIGHT) },
       { label: 'borg-mount-cp', row: rows.restoreMount, who: 'borg', go: (d) => borg.mountRestore(d, RESTORE_NIGHT, join(dir, 'borg-mnt')) },
       { label: 'native-cp', row: rows.restore, who: 'native', go: async (d) => { const p = await timedProc('cp', ['-a', `${src}/.`, d], { tmp }); return { seconds: p.seconds, cpuS: p.cpuS, rssKb: p.maxRssKb } } },
+      { label: 'passthrough-cp', row: rows.restoreCeiling, who: 'native', go: (d) => passthroughCopy(src, d, join(dir, 'passthrough-mnt'), tmp) },
     ]
     for (const job of rotate(jobs, rep)) {
       const dest = join(dir, `restore-${job.label}`)
@@ -332,6 +336,20 @@ function failedRows(rs: Row[], err: unknown): void {
 // The report
 
 /** Peer cells of a secondary tierfs row: the main row's figures, shown as "(as above)". */
+/**
+ * What the binding's ceiling says about the restore targets: the passthrough's cp -a beside
+ * restic's restore and restic mount + cp, and tierfs's cp -a against the passthrough (medians).
+ */
+function ceilingLine(rows: Rows): string {
+  const mid = (row: Row, w: Who): number | undefined => (row.runs[w] === undefined ? undefined : median(row.runs[w] as number[]))
+  const pt = mid(rows.restoreCeiling, 'native')
+  const tierfs = mid(rows.restore, 'tierfs')
+  const restore = mid(rows.restore, 'restic')
+  const mount = mid(rows.restoreMount, 'restic')
+  if (pt === undefined || tierfs === undefined || restore === undefined || mount === undefined) return ''
+  return `The binding's ceiling: cp -a through a passthrough mount took ${secondsText(pt)}. Restic restore took ${fmt(restore / pt)}x that (below 1: faster than any filesystem on this binding restores here) and restic mount + cp ${fmt(mount / pt)}x (the "3x faster" target needs at least 3); tierfs's cp -a took ${fmt(tierfs / pt)}x.`
+}
+
 function asAbove(row: Row, from: Row, whos: readonly Who[]): void {
   for (const w of whos) {
     if (from.runs[w] === undefined) continue
@@ -399,6 +417,7 @@ async function main(): Promise<void> {
     asAbove(rows.stored4Plain, rows.stored4, ['restic', 'borg'])
     asAbove(rows.restoreMount, rows.restore, ['tierfs', 'native'])
     asAbove(rows.restoreCli, rows.restore, ['restic', 'borg', 'native'])
+    asAbove(rows.restoreCeiling, rows.restore, ['tierfs'])
     const list: Row[] = Object.values(rows).filter((r: Row) => Object.keys(r.runs).length > 0 || r.text !== undefined)
 
     const last = reps[reps.length - 1] as RepRecord
@@ -422,6 +441,7 @@ async function main(): Promise<void> {
       'Ratios: for seconds and sizes, other ÷ tierfs, so > 1 means tierfs is faster / stores less; for "bytes freed" and rates, tierfs ÷ other. "cpu-s": user+sys CPU seconds of the step (median; tierfs: daemon + CLI or cp; a FUSE restore: the mount process + cp), which a busy machine distorts far less than wall time. Targets marked on "↳" rows repeat the main row\'s for information and are not counted.',
       targetsLine(list),
       `Every restore was checked against night ${RESTORE_NIGHT}'s source, file by file (sha256, size, mode, owner, mtime; symlink targets): all equal (${Object.entries(last.restores).filter(([, r]) => !r.verified.startsWith('not run')).map(([k]) => k).join(', ')}).${notRun.length > 0 ? ` Not run: ${notRun.join('; ')}.` : ''}`,
+      ceilingLine(rows),
       ...[1, 2, 3].map((i) => `Night ${i + 1} as the tools saw it (last run): ${nightSeen(last.nights[i] ?? {})}.`),
       `tierfs with compression off (last run), stored after nights 1-4: ${plainSizes}.`,
       `Prune of night 1 (last run): ${pruned}. What each frees depends on its repacking rule: tierfs deletes packs with no live chunk and repacks those under 50% live; restic repacks until at most 5% of the repository is unused (--max-unused default); borg compact rewrites segments with at least 10% free space.`,

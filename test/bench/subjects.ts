@@ -110,26 +110,40 @@ export async function passthroughSubject(base: string): Promise<Subject> {
   const root = join(base, 'passthrough-mnt')
   await mkdir(backing, { recursive: true })
   await mkdir(root, { recursive: true })
-  const script = fileURLToPath(new URL('./passthrough-mount.ts', import.meta.url))
-  const child = spawn(process.execPath, ['--import', TS_LOADER, script, backing, root], { stdio: ['ignore', 'pipe', 'inherit'] })
-  await readyLine(child)
+  const mount = await startPassthrough(backing, root)
   return track({
     name: 'passthrough', root,
     cold: dropCaches,
     settle: async () => 0,
-    idleRssKb: child.pid === undefined ? undefined : (await procMemKb(child.pid))?.rss,
-    daemonPid: async () => child.pid,
-    peakRssKb: async () => (child.pid === undefined ? undefined : (await procMemKb(child.pid))?.hwm),
+    idleRssKb: (await procMemKb(mount.pid))?.rss,
+    daemonPid: async () => mount.pid,
+    peakRssKb: async () => (await procMemKb(mount.pid))?.hwm,
     async close() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((ok) => child.once('exit', ok))
-        child.kill('SIGTERM')
-        await exited
-      }
+      await mount.stop()
       await rm(backing, { recursive: true, force: true })
       await rm(root, { recursive: true, force: true })
     },
   })
+}
+
+/**
+ * Mounts a passthrough of `backing` at `root` (test/bench/passthrough-mount.ts, in a process of
+ * its own: the binding's ceiling); `stop` unmounts it and waits for the process to end.
+ */
+export async function startPassthrough(backing: string, root: string): Promise<{ pid: number; stop(): Promise<void> }> {
+  const script = fileURLToPath(new URL('./passthrough-mount.ts', import.meta.url))
+  const child = spawn(process.execPath, ['--import', TS_LOADER, script, backing, root], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = new Promise((ok) => child.once('exit', ok))
+  await readyLine(child)
+  return {
+    pid: child.pid as number,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM')
+        await exited
+      }
+    },
+  }
 }
 
 function readyLine(child: ChildProcess): Promise<void> {
