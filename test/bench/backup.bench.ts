@@ -335,7 +335,6 @@ function failedRows(rs: Row[], err: unknown): void {
 // ---------------------------------------------------------------------------------------------
 // The report
 
-/** Peer cells of a secondary tierfs row: the main row's figures, shown as "(as above)". */
 /**
  * What the binding's ceiling says about the restore targets: the passthrough's cp -a beside
  * restic's restore and restic mount + cp, and tierfs's cp -a against the passthrough (medians).
@@ -347,9 +346,10 @@ function ceilingLine(rows: Rows): string {
   const restore = mid(rows.restore, 'restic')
   const mount = mid(rows.restoreMount, 'restic')
   if (pt === undefined || tierfs === undefined || restore === undefined || mount === undefined) return ''
-  return `The binding's ceiling: cp -a through a passthrough mount took ${secondsText(pt)}. Restic restore took ${fmt(restore / pt)}x that (below 1: faster than any filesystem on this binding restores here) and restic mount + cp ${fmt(mount / pt)}x (the "3x faster" target needs at least 3); tierfs's cp -a took ${fmt(tierfs / pt)}x.`
+  return `The binding's ceiling: cp -a through a passthrough mount took ${secondsText(pt)}. Restic restore took ${fmt(restore / pt)}x that (below 1 would mean faster than any filesystem on this binding can restore here) and restic mount + cp ${fmt(mount / pt)}x (a restore "3x faster" than it needs at least 3); tierfs's cp -a took ${fmt(tierfs / pt)}x.`
 }
 
+/** Peer cells of a secondary tierfs row: the main row's figures, shown as "(as above)". */
 function asAbove(row: Row, from: Row, whos: readonly Who[]): void {
   for (const w of whos) {
     if (from.runs[w] === undefined) continue
