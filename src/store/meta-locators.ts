@@ -1,6 +1,6 @@
 import type { Meta } from '../meta/meta.js'
-import type { RecordStore } from '../tier/record-store.js'
-import type { LocatorEntry, LocatorStore } from '../tier/tier.js'
+import { jsonLocators, type RecordStore } from '../tier/record-store.js'
+import type { LocatorStore } from '../tier/tier.js'
 
 /**
  * Backend-assigned ids (Glacier archive ids), retrieval-job records and upload intents kept in
@@ -13,25 +13,7 @@ import type { LocatorEntry, LocatorStore } from '../tier/tier.js'
  * Every write is synced.
  */
 export function metaLocators(meta: Meta, target: string): LocatorStore {
-  const prefix = `loc/${target}/`
-  return {
-    async get(key) {
-      const v = await meta.getSys(prefix + key)
-      return v === undefined ? undefined : (JSON.parse(v.toString('utf8')) as LocatorEntry)
-    },
-    async set(key, entry) {
-      await meta.begin().putSys(prefix + key, Buffer.from(JSON.stringify(entry))).commit({ sync: true })
-    },
-    async delete(key) {
-      await meta.begin().deleteSys(prefix + key).commit({ sync: true })
-    },
-    async *keys(p) {
-      for (const name of await meta.sysNames(prefix + p)) {
-        const v = await meta.getSys(name)
-        if (v !== undefined) yield { key: name.slice(prefix.length), ...(JSON.parse(v.toString('utf8')) as LocatorEntry) }
-      }
-    },
-  }
+  return jsonLocators(sysRecords(meta, `loc/${target}/`))
 }
 
 /** Text records under one sys prefix, written synced. */
@@ -46,8 +28,8 @@ function sysRecords(meta: Meta, prefix: string): RecordStore {
     async delete(key) {
       await meta.begin().deleteSys(prefix + key).commit({ sync: true })
     },
-    async *keys() {
-      for (const name of await meta.sysNames(prefix)) yield name.slice(prefix.length)
+    async *keys(under = '') {
+      for (const name of await meta.sysNames(prefix + under)) yield name.slice(prefix.length)
     },
   }
 }

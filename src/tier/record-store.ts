@@ -1,15 +1,17 @@
 import { TierfsError } from '../errors.js'
+import type { LocatorEntry, LocatorStore } from './tier.js'
 
 /**
- * Durable per-key text records a tier keeps beside its objects (a Glacier tier's retrieval jobs
- * and upload intents; the store keeps them in its metadata, see store/meta-locators.ts).
+ * Durable per-key text records a tier keeps beside its objects (a Glacier tier's locators,
+ * retrieval jobs and upload intents; the store keeps them in its metadata, see
+ * store/meta-locators.ts).
  *
  * Contract:
  * - `set` is durable (synced) when it resolves and replaces the record of the key; `delete` of a
  *   missing key succeeds.
  * - `get` sees every `set`/`delete` that resolved before it was called.
- * - `keys` streams every key with a record, in no particular order; records changed during the
- *   walk may or may not appear.
+ * - `keys` streams every key with a record (those starting with `prefix` when given), in no
+ *   particular order; records changed during the walk may or may not appear.
  * - Keys are tier keys, or reserved names starting with '#' (which no tier key can).
  * - Failures are TierfsError.
  */
@@ -17,7 +19,7 @@ export interface RecordStore {
   get(key: string): Promise<string | undefined>
   set(key: string, record: string): Promise<void>
   delete(key: string): Promise<void>
-  keys(): AsyncIterable<string>
+  keys(prefix?: string): AsyncIterable<string>
 }
 
 /** A RecordStore in memory only (a restart forgets it). */
@@ -27,7 +29,7 @@ export function memoryRecordStore(): RecordStore {
     async get(key) { return m.get(key) },
     async set(key, record) { m.set(key, record) },
     async delete(key) { m.delete(key) },
-    async *keys() { yield* [...m.keys()] },
+    async *keys(prefix = '') { yield* [...m.keys()].filter((k) => k.startsWith(prefix)) },
   }
 }
 
@@ -46,4 +48,23 @@ export function parseRecordList<T>(raw: string, what: string, key: string): T[] 
 export async function saveRecordList(store: RecordStore, key: string, list: readonly unknown[]): Promise<void> {
   if (list.length === 0) await store.delete(key)
   else await store.set(key, JSON.stringify(list))
+}
+
+/** A LocatorStore keeping each entry as a JSON record of `records`. */
+export function jsonLocators(records: RecordStore): LocatorStore {
+  const parse = (raw: string): LocatorEntry => JSON.parse(raw) as LocatorEntry
+  return {
+    async get(key) {
+      const raw = await records.get(key)
+      return raw === undefined ? undefined : parse(raw)
+    },
+    set: (key, entry) => records.set(key, JSON.stringify({ locator: entry.locator, size: entry.size })),
+    delete: (key) => records.delete(key),
+    async *keys(prefix) {
+      for await (const key of records.keys(prefix)) {
+        const raw = await records.get(key)
+        if (raw !== undefined) yield { key, ...parse(raw) }
+      }
+    },
+  }
 }

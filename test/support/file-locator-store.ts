@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
-import type { LocatorEntry, LocatorStore } from '../../src/tier/tier.js'
-import type { RecordStore } from '../../src/tier/record-store.js'
+import type { LocatorStore } from '../../src/tier/tier.js'
+import { jsonLocators, type RecordStore } from '../../src/tier/record-store.js'
 
 /**
  * A small JSON-file map of key -> value for tests: every change rewrites the file (write to a
@@ -35,16 +35,9 @@ class JsonFileMap<V> {
   }
 }
 
-/** LocatorStore on a JSON file (tests only; the daemon keeps locators with the pack records). */
-export class FileLocatorStore implements LocatorStore {
-  private readonly map: JsonFileMap<LocatorEntry>
-  constructor(file: string) { this.map = new JsonFileMap(file) }
-  async get(key: string): Promise<LocatorEntry | undefined> { return (await this.map.read())[key] }
-  async set(key: string, entry: LocatorEntry): Promise<void> { await this.map.update((m) => { m[key] = { locator: entry.locator, size: entry.size } }) }
-  async delete(key: string): Promise<void> { await this.map.update((m) => { delete m[key] }) }
-  async *keys(prefix: string): AsyncIterable<LocatorEntry & { key: string }> {
-    for (const [key, e] of Object.entries(await this.map.read())) if (key.startsWith(prefix)) yield { key, ...e }
-  }
+/** A LocatorStore on a JSON file (tests only; the daemon keeps locators with the pack records). */
+export function fileLocators(file: string): LocatorStore {
+  return jsonLocators(new FileRecordStore(file))
 }
 
 /** RecordStore on a JSON file (tests only): a Glacier tier's retrieval jobs or upload intents. */
@@ -54,5 +47,5 @@ export class FileRecordStore implements RecordStore {
   async get(key: string): Promise<string | undefined> { return (await this.map.read())[key] }
   async set(key: string, record: string): Promise<void> { await this.map.update((m) => { m[key] = record }) }
   async delete(key: string): Promise<void> { await this.map.update((m) => { delete m[key] }) }
-  async *keys(): AsyncIterable<string> { yield* Object.keys(await this.map.read()) }
+  async *keys(prefix = ''): AsyncIterable<string> { yield* Object.keys(await this.map.read()).filter((k) => k.startsWith(prefix)) }
 }

@@ -10,7 +10,7 @@ import { jsonLogger } from '../../src/log.js'
 import type { RecordStore } from '../../src/tier/record-store.js'
 import { GlacierTier, type GlacierTierOptions } from '../../src/tier/glacier-tier.js'
 import type { LocatorEntry, LocatorStore } from '../../src/tier/tier.js'
-import { FileLocatorStore, FileRecordStore } from '../support/file-locator-store.js'
+import { fileLocators, FileRecordStore } from '../support/file-locator-store.js'
 import { startGlacierServer, TEST_REGION, useTestCredentials, type GlacierServer } from '../support/glacier-server.js'
 import { readBack } from './conformance.js'
 
@@ -47,7 +47,7 @@ async function setup(t: Test, jobDelayMs = 300): Promise<Setup> {
   const make = async (opts: { hang?: Hang; extra?: Partial<GlacierTierOptions> } = {}): Promise<GlacierTier> => {
     const tier = new GlacierTier(asTierId('cold'), {
       vault: VAULT, region: TEST_REGION, endpoint: server.endpoint, partSize: MiB, maxAttempts: 1, clockSkewMs: 0, log,
-      locators: hangingLocators(new FileLocatorStore(join(dir, 'locators.json')), opts.hang),
+      locators: hangingLocators(fileLocators(join(dir, 'locators.json')), opts.hang),
       jobs: new FileRecordStore(join(dir, 'jobs.json')),
       intents: hangingIntents(new FileRecordStore(join(dir, 'intents.json')), opts.hang),
       ...opts.extra,
@@ -238,7 +238,7 @@ t.test('a locator store that refuses the record: the new archive is deleted, the
   const tier = await s.make()
   const failing = new GlacierTier(asTierId('cold'), {
     vault: VAULT, region: TEST_REGION, endpoint: s.server.endpoint, maxAttempts: 1, clockSkewMs: 0,
-    locators: { ...new FileLocatorStore(join(s.dir, 'locators.json')), get: async () => undefined, set: async () => { throw new TierfsError('IO', 'disk full') }, delete: async () => undefined, keys: async function* () {} },
+    locators: { ...fileLocators(join(s.dir, 'locators.json')), get: async () => undefined, set: async () => { throw new TierfsError('IO', 'disk full') }, delete: async () => undefined, keys: async function* () {} },
     intents: new FileRecordStore(join(s.dir, 'intents.json')),
   })
   await failing.ready()

@@ -7,7 +7,7 @@ import { TierfsError } from '../../src/errors.js'
 import { asTierId } from '../../src/ids.js'
 import { GlacierTier, type GlacierTierOptions } from '../../src/tier/glacier-tier.js'
 import { makeTier, parseTarget } from '../../src/tier/targets.js'
-import { FileLocatorStore, FileRecordStore } from '../support/file-locator-store.js'
+import { fileLocators, FileRecordStore } from '../support/file-locator-store.js'
 import { startGlacierServer, TEST_REGION, useTestCredentials, type GlacierServer } from '../support/glacier-server.js'
 import { readBack, tierConformance, warmUp } from './conformance.js'
 
@@ -30,7 +30,7 @@ async function setup(t: Test, jobDelayMs = 300): Promise<Setup> {
   const make = async (extra: Partial<GlacierTierOptions> = {}): Promise<GlacierTier> => {
     const tier = new GlacierTier(asTierId('cold'), {
       vault: VAULT, region: TEST_REGION, endpoint: server.endpoint,
-      locators: new FileLocatorStore(join(dir, 'locators.json')), jobs: new FileRecordStore(join(dir, 'jobs.json')),
+      locators: fileLocators(join(dir, 'locators.json')), jobs: new FileRecordStore(join(dir, 'jobs.json')),
       ...extra,
     })
     await tier.ready()
@@ -211,7 +211,7 @@ t.test('a glacier target is parsed with defaults, validated, and built with its 
   const s = await setup(t)
   const target = parseTarget('deep', { type: 'glacier', vault: VAULT, region: TEST_REGION, endpoint: s.server.endpoint, partSize: MiB })
   t.equal(await codeOf(Promise.resolve().then(() => makeTier(asTierId('deep'), target))), 'INTERNAL', 'no LocatorStore')
-  const tier = makeTier(asTierId('deep'), target, { locators: new FileLocatorStore(join(s.dir, 'made.json')), retrievalJobs: new FileRecordStore(join(s.dir, 'made-jobs.json')) })
+  const tier = makeTier(asTierId('deep'), target, { locators: fileLocators(join(s.dir, 'made.json')), retrievalJobs: new FileRecordStore(join(s.dir, 'made-jobs.json')) })
   t.ok(tier instanceof GlacierTier)
   t.same(tier.capabilities, { rangeReads: true, needsWarmup: true, maxConnections: 4, localFiles: false })
   await tier.ready()

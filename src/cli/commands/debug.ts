@@ -8,8 +8,9 @@ export const usage = 'tierfs debug clock-offset MOUNTPOINT [OFFSET] | tierfs deb
 /**
  *   clock-offset MOUNTPOINT [OFFSET]   shows or sets the daemon's injected clock offset ("31d",
  *                                      "-2h", "0s"): policy ages and schedules see now + OFFSET
- *   crash-at MOUNTPOINT POINT [N]      arms a crash point (src/crash-point.ts, which the daemon checks): the daemon kills
- *                                      itself with SIGKILL the Nth time it reaches POINT; "none" disarms
+ *   crash-at MOUNTPOINT POINT [N]      arms a crash point (src/crash-point.ts; the daemon checks the
+ *                                      name): the daemon kills itself with SIGKILL the Nth time it
+ *                                      reaches POINT; "none" disarms
  */
 export async function run(argv: string[], out: (s: string) => void): Promise<number> {
   const args = parseArgs(argv, { bool: ['--json'] })
